@@ -1,0 +1,99 @@
+# tagbench build. `make` builds the release binary; `make test` builds a sanitized copy and runs
+# every test against it; `make demo` runs the main job on the bundled demo dataset.
+# Rooms are static libraries; the layer check keeps their includes pointing downward (DESIGN.md).
+
+PKGS      := libcjson stb
+CC        ?= cc
+SAN       ?= 0
+CUDA      ?= $(if $(shell command -v nvcc 2>/dev/null),1,0)
+
+ifeq ($(SAN),1)
+  BUILD   ?= build/san
+  OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+  BUILD   ?= build/release
+  OPT     := -O2 -g
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wno-sign-compare -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(OPT) -MMD -MP
+LDFLAGS   += $(OPT)
+LDLIBS    += $(PKG_LIBS) -lm -lpthread
+
+TAGGER_SRC := $(wildcard tagger/*.c)
+TUI_SRC    := $(wildcard tui/*.c)
+TAGGER_OBJ := $(TAGGER_SRC:%.c=$(BUILD)/%.o)
+TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:%.c=$(BUILD)/%)
+BENCH_SRC  := $(wildcard bench/bench_*.c)
+BENCH_BIN  := $(BENCH_SRC:%.c=$(BUILD)/%)
+GEN_SHAPES := $(BUILD)/datasets/shapes/gen_shapes
+
+.PHONY: all test test-fast demo bench deps check-layers dataset clean help
+all: $(BUILD)/tagbench $(GEN_SHAPES)
+
+help:
+	@echo "make            build $(BUILD)/tagbench"
+	@echo "make demo       summary of the bundled demo dataset (installs deps, builds)"
+	@echo "make test       all tests under ASan+UBSan (installs deps, builds)"
+	@echo "make test-fast  all tests on the release build"
+	@echo "make bench      benchmarks (figures, never pass/fail)"
+	@echo "make dataset    regenerate datasets/shapes from its generator"
+	@echo "make deps       install missing Debian packages"
+
+$(BUILD)/libtagger.a: $(TAGGER_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/tagbench: $(TUI_OBJ) $(BUILD)/libtagger.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libtagger.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtagger.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libtagger.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtagger.a $(LDLIBS)
+
+$(GEN_SHAPES): datasets/shapes/gen_shapes.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+check-layers:
+	@sh scripts/check_layers.sh
+
+test: deps
+	@$(MAKE) --no-print-directory SAN=1 test-run
+
+test-fast:
+	@$(MAKE) --no-print-directory test-run
+
+test-run: $(BUILD)/tagbench $(UNIT_BIN) $(GEN_SHAPES)
+	@sh scripts/check_layers.sh
+	@BUILD=$(BUILD) sh tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@$(BUILD)/tagbench summary datasets/shapes
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/tagbench $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
+dataset: $(GEN_SHAPES)
+	$(GEN_SHAPES) datasets/shapes
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

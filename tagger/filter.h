@@ -1,0 +1,23 @@
+/* Tag filter expressions that select images, e.g. `red circle & !large | (blue* , ~back)`.
+ *   term       a tag, compared after trimming surrounding whitespace, case as written
+ *   "text"     a quoted tag (may contain operator characters; \" and \\ escape)
+ *   glob*      a term holding * ? or [..] matches tags with fnmatch(3)
+ *   ~text      substring: any tag containing text
+ *   !x  x & y  x , y (same as &)  x | y  ( x )      not binds tightest, then and, then or
+ * An empty expression matches everything. */
+#ifndef TAGGER_FILTER_H
+#define TAGGER_FILTER_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagger/error.h"
+
+typedef struct filter filter;
+
+/* Parses; the error message gives the column and what was expected. */
+filter *filter_parse(const char *expr, tg_error *err);
+void filter_free(filter *f);
+/* True when the image whose tags are tags[0..n) matches. */
+bool filter_match(const filter *f, const char *const *tags, size_t n);
+
+#endif

@@ -1,0 +1,256 @@
+/* Finding, replaying and discarding a journal left by an earlier session. An entry is replayed
+ * only onto the exact file it was made on (same hash); otherwise the journaled text is written to
+ * CAPTION.tagbench-recovered beside the caption, so neither version is lost. */
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tagger/caption.h"
+#include "tagger/journal.h"
+#include "tagger/private/dataset_build.h"
+#include "tagger/private/edit_step.h"
+#include "tagger/private/file_io.h"
+#include "tagger/private/journal_write.h"
+
+typedef struct entry {
+    char *file, *text;
+    bool has_base;
+    uint64_t base;
+} entry;
+
+typedef struct entries {
+    entry *e;
+    size_t n;
+    dict files; /* caption path -> index into e (last line wins) */
+} entries;
+
+static void entries_free(entries *es)
+{
+    for (size_t i = 0; i < es->n; i++) {
+        free(es->e[i].file);
+        free(es->e[i].text);
+    }
+    free(es->e);
+    dict_free(&es->files);
+}
+
+static int entry_parse(entries *es, const char *line)
+{
+    cJSON *o = cJSON_Parse(line);
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "file");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "text");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "base");
+    int rc = 0;
+    if (cJSON_IsString(f) && cJSON_IsString(t) && (cJSON_IsString(b) || cJSON_IsNull(b))) {
+        uint32_t id = dict_intern(&es->files, f->valuestring, strlen(f->valuestring));
+        if (id == es->n) {
+            entry *e = realloc(es->e, sizeof *e * (es->n + 1));
+            if (!e || !(e[es->n].file = str_dup(f->valuestring))) {
+                cJSON_Delete(o);
+                return -1;
+            }
+            es->e = e;
+            e[es->n++].text = NULL;
+        }
+        entry *e = &es->e[id];
+        free(e->text);
+        e->text = str_dup(t->valuestring);
+        e->has_base = cJSON_IsString(b);
+        e->base = e->has_base ? strtoull(b->valuestring, NULL, 16) : 0;
+        rc = e->text ? 0 : -1;
+    } /* anything else is a line torn by a crash: the edit it held never completed */
+    cJSON_Delete(o);
+    return rc;
+}
+
+static int entries_load(const dataset *ds, const char *suffix, entries *es, tg_error *err)
+{
+    char *path = str_printf("%s/%s%s", ds->root, JOURNAL_FILE, suffix), *text = NULL, reason[256];
+    size_t len;
+    if (!path)
+        return error_set(err, "out of memory");
+    if (access(path, F_OK) != 0) {
+        free(path);
+        return 0;
+    }
+    int rc = 0;
+    if (file_read_at(AT_FDCWD, path, &text, &len, reason, sizeof reason) < 0)
+        rc = error_set(err, "%s: %s", path, reason);
+    for (char *line = text, *nl; rc == 0 && line && *line; line = nl + 1) {
+        if (!(nl = strchr(line, '\n')))
+            break; /* no newline: torn last line */
+        *nl = '\0';
+        if (entry_parse(es, line) < 0)
+            rc = error_set(err, "out of memory");
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* ".replaying" holds a journal whose replay was interrupted; it comes before the live one. */
+static int journal_load(const dataset *ds, entries *es, tg_error *err)
+{
+    memset(es, 0, sizeof *es);
+    dict_init(&es->files);
+    if (entries_load(ds, ".replaying", es, err) < 0 || entries_load(ds, "", es, err) < 0) {
+        entries_free(es);
+        return -1;
+    }
+    return 0;
+}
+
+long dataset_journal_pending(const dataset *ds, tg_error *err)
+{
+    entries es;
+    if (journal_load(ds, &es, err) < 0)
+        return -1;
+    long n = (long)es.n;
+    entries_free(&es);
+    return n;
+}
+
+static int report_add(journal_report *rep, char *msg)
+{
+    char **m = msg ? realloc(rep->messages, sizeof *m * (rep->n_messages + 1)) : NULL;
+    if (!m) {
+        free(msg);
+        return -1;
+    }
+    rep->messages = m;
+    m[rep->n_messages++] = msg;
+    return 0;
+}
+
+/* Keeps a journaled text that cannot be replayed, beside where its caption is or was. */
+static int keep_aside(const dataset *ds, const entry *e, journal_report *rep, const char *why)
+{
+    char *path = str_printf("%s/%s.tagbench-recovered", ds->root, e->file);
+    int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    bool ok = fd >= 0 && file_write_all(fd, e->text, strlen(e->text)) == 0 && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    char *msg = ok ? str_printf("%s: %s; the edited text is in %s", e->file, why, path)
+                   : str_printf("%s: %s, and the edited text could not be kept (%s): \"%s\"",
+                                e->file, why, strerror(errno), e->text);
+    free(path);
+    return report_add(rep, msg);
+}
+
+static uint32_t *tags_of(dataset *ds, const char *text, uint32_t *n)
+{
+    caption c;
+    if (caption_parse(text, strlen(text), &c) < 0)
+        return NULL;
+    uint32_t *ids = malloc(sizeof *ids * (c.n + 1));
+    for (size_t k = 0; ids && k < c.n; k++)
+        ids[k] = dict_intern(&ds->tags, text + c.tags[k].off, c.tags[k].len);
+    *n = (uint32_t)c.n;
+    caption_free(&c);
+    return ids;
+}
+
+typedef struct replay {
+    uint32_t *items, **tags, *n_tags;
+    size_t n;
+} replay;
+
+static int replay_collect(dataset *ds, entries *es, replay *rp, journal_report *rep)
+{
+    dict paths; /* caption path -> item index: captions are unique per item, so ids match */
+    dict_init(&paths);
+    for (size_t i = 0; i < ds->n_items; i++)
+        dict_intern(&paths, ds->items[i].caption, strlen(ds->items[i].caption));
+    rp->items = malloc(sizeof *rp->items * (es->n + 1));
+    rp->tags = calloc(es->n + 1, sizeof *rp->tags);
+    rp->n_tags = malloc(sizeof *rp->n_tags * (es->n + 1));
+    int rc = rp->items && rp->tags && rp->n_tags ? 0 : -1;
+    for (size_t k = 0; k < es->n && rc == 0; k++) {
+        const entry *e = &es->e[k];
+        uint32_t i = dict_find(&paths, e->file, strlen(e->file));
+        const ds_item *it = i < ds->n_items ? &ds->items[i] : NULL;
+        if (!it) {
+            rep->missing++;
+            rc = keep_aside(ds, e, rep, "its image is no longer in the dataset");
+        } else if (it->locked || e->has_base != (bool)it->has_file || e->base != it->disk_hash) {
+            rep->conflicts++;
+            rc = keep_aside(ds, e, rep, "the caption changed on disk after the edit was made");
+        } else {
+            rp->items[rp->n] = i;
+            rp->tags[rp->n] = tags_of(ds, e->text, &rp->n_tags[rp->n]);
+            rc = rp->tags[rp->n++] ? 0 : -1;
+        }
+    }
+    dict_free(&paths);
+    return rc;
+}
+
+static void replay_free(replay *rp)
+{
+    for (size_t k = 0; rp->tags && k < rp->n; k++)
+        free(rp->tags[k]);
+    free(rp->items);
+    free(rp->tags);
+    free(rp->n_tags);
+}
+
+int dataset_journal_replay(dataset *ds, journal_report *rep, tg_error *err)
+{
+    memset(rep, 0, sizeof *rep);
+    entries es;
+    replay rp = {0};
+    if (journal_load(ds, &es, err) < 0)
+        return -1;
+    char *live = str_printf("%s/%s", ds->root, JOURNAL_FILE);
+    char *held = str_printf("%s/%s.replaying", ds->root, JOURNAL_FILE);
+    int rc = live && held ? 0 : error_set(err, "out of memory");
+    /* keep the old entries on disk until the replayed edits are journaled anew */
+    if (rc == 0 && access(live, F_OK) == 0 && access(held, F_OK) == 0)
+        rc = error_set(err, "%s and %s both exist; replay of an earlier recovery was interrupted: "
+                       "move one of them away", live, held);
+    if (rc == 0 && access(live, F_OK) == 0 && rename(live, held) < 0)
+        rc = error_set(err, "%s: %s", live, strerror(errno));
+    if (rc == 0 && replay_collect(ds, &es, &rp, rep) < 0)
+        rc = error_set(err, "cannot replay the journal: out of memory or disk");
+    if (rc == 0)
+        rc = journal_open(ds, err);
+    if (rc == 0)
+        rc = step_set_tags(ds, rp.items, rp.tags, rp.n_tags, rp.n, "recover", err);
+    if (rc == 0) {
+        rep->replayed = rp.n;
+        unlink(held);
+    }
+    replay_free(&rp);
+    entries_free(&es);
+    free(live);
+    free(held);
+    return rc;
+}
+
+int dataset_journal_discard(dataset *ds, tg_error *err)
+{
+    const char *suffixes[] = {"", ".replaying"};
+    for (int k = 0; k < 2; k++) {
+        char *p = str_printf("%s/%s%s", ds->root, JOURNAL_FILE, suffixes[k]);
+        if (!p)
+            return error_set(err, "out of memory");
+        int rc = unlink(p) < 0 && errno != ENOENT ? error_set(err, "%s: %s", p, strerror(errno)) : 0;
+        free(p);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void journal_report_free(journal_report *rep)
+{
+    for (size_t i = 0; i < rep->n_messages; i++)
+        free(rep->messages[i]);
+    free(rep->messages);
+    memset(rep, 0, sizeof *rep);
+}

@@ -1,0 +1,123 @@
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tagger/occurrence.h"
+#include "tagger/private/dataset_build.h"
+
+const char *dataset_tag_text(const dataset *ds, uint32_t tag)
+{
+    return dict_str(&ds->tags, tag);
+}
+
+static const dataset *cmp_ds; /* qsort has no context argument in C11; single-threaded use */
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(dict_str(&cmp_ds->tags, ((const occ_entry *)a)->tag),
+                  dict_str(&cmp_ds->tags, ((const occ_entry *)b)->tag));
+}
+
+static int cmp_count(const void *a, const void *b)
+{
+    uint32_t ca = ((const occ_entry *)a)->count, cb = ((const occ_entry *)b)->count;
+    return ca != cb ? (ca > cb ? -1 : 1) : cmp_name(a, b);
+}
+
+occ_entry *occurrence_list(const dataset *ds, uint32_t folder, occ_sort sort, size_t *n)
+{
+    occ_entry *e = malloc(sizeof *e * (ds->tags.n + 1));
+    *n = 0;
+    if (!e)
+        return NULL;
+    for (uint32_t t = 0; t < ds->tags.n; t++) {
+        uint32_t c = folder == OCC_ALL_FOLDERS ? dataset_occurrence(ds, t)
+                                               : dataset_folder_occurrence(ds, folder, t);
+        if (c)
+            e[(*n)++] = (occ_entry){t, c};
+    }
+    cmp_ds = ds;
+    qsort(e, *n, sizeof *e, sort == OCC_BY_NAME ? cmp_name : cmp_count);
+    return e;
+}
+
+static bool add_count(cJSON *obj, const char *key, int delta)
+{
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (c) {
+        cJSON_SetNumberValue(c, c->valuedouble + delta);
+        return true;
+    }
+    return cJSON_AddNumberToObject(obj, key, delta) != NULL;
+}
+
+/* kohya: split on ',', strip, lower-case, skip empties, count each occurrence. */
+static bool add_kohya_caption(cJSON *obj, const char *caption)
+{
+    char *copy = str_dup(caption), *save = NULL;
+    bool ok = copy != NULL;
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && ok; t = strtok_r(NULL, ",", &save)) {
+        while (isspace((unsigned char)*t))
+            t++;
+        size_t len = strlen(t);
+        while (len && isspace((unsigned char)t[len - 1]))
+            t[--len] = '\0';
+        for (char *p = t; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (len)
+            ok = add_count(obj, t, 1);
+    }
+    free(copy);
+    return ok;
+}
+
+static bool add_kohya_item(const dataset *ds, size_t i, cJSON *obj)
+{
+    const ds_item *it = &ds->items[i];
+    if (!it->has_file)
+        return add_kohya_caption(obj, ds->folders[it->folder].class_tokens);
+    size_t len;
+    char *text = dataset_caption_text(ds, i, &len);
+    char *nl = text ? strchr(text, '\n') : NULL;
+    if (nl)
+        *nl = '\0'; /* kohya reads the first line */
+    bool ok = text && add_kohya_caption(obj, text);
+    free(text);
+    return ok;
+}
+
+static bool add_folder(const dataset *ds, uint32_t f, bool kohya_rules, cJSON *root)
+{
+    const ds_folder *fd = &ds->folders[f];
+    cJSON *obj = cJSON_AddObjectToObject(root, kohya_rules ? fd->name : *fd->rel ? fd->rel : ".");
+    if (!obj)
+        return false;
+    if (kohya_rules) {
+        for (size_t i = 0; i < ds->n_items; i++)
+            if (ds->items[i].folder == f && !add_kohya_item(ds, i, obj))
+                return false;
+        return true;
+    }
+    size_t n;
+    occ_entry *e = occurrence_list(ds, f, OCC_BY_COUNT, &n);
+    bool ok = e != NULL;
+    for (size_t k = 0; ok && k < n; k++)
+        ok = cJSON_AddNumberToObject(obj, dict_str(&ds->tags, e[k].tag), e[k].count) != NULL;
+    free(e);
+    return ok;
+}
+
+cJSON *occurrence_by_folder(const dataset *ds, bool kohya_rules)
+{
+    cJSON *root = cJSON_CreateObject();
+    for (uint32_t f = 0; root && f < ds->n_folders; f++) {
+        const ds_folder *fd = &ds->folders[f];
+        if (!fd->n_items || (kohya_rules && fd->repeats == 0))
+            continue;
+        if (!add_folder(ds, f, kohya_rules, root)) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+    }
+    return root;
+}

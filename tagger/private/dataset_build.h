@@ -1,0 +1,20 @@
+/* What the dataset's own files share while building and changing a dataset. */
+#ifndef TAGGER_PRIVATE_DATASET_BUILD_H
+#define TAGGER_PRIVATE_DATASET_BUILD_H
+#include "tagger/dataset.h"
+
+int dataset_add_note(dataset *ds, ds_note_kind kind, const char *path, const char *reason);
+/* Scans the folder tree into ds->items/folders/notes (dataset_scan.c). */
+int dataset_scan(dataset *ds, tg_error *err);
+/* Reads and parses one caption file into the item (dataset_read.c). */
+int item_read_caption(dataset *ds, ds_item *it, int dirfd, const char *name);
+/* Replaces an item's tags, keeping occurrence counts and the dirty flag current. */
+int item_set_tags(dataset *ds, ds_item *it, const uint32_t *tags, uint32_t n);
+/* Occurrence bookkeeping (occurrence.c). */
+int occ_add_item(dataset *ds, const ds_item *it, int sign);
+void occ_free(dataset *ds);
+/* Duplicates a string (NULL on failure). */
+char *str_dup(const char *s);
+char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,27 @@
+/* Saving edited captions. Only captions whose tags differ from the file are written. Each is
+ * written atomically (a temporary file in the same folder, synced, then renamed over the caption),
+ * so a caption is always either the old or the new text, never half of one, even if the disk fills
+ * or the process dies. A caption changed on disk since it was read, a read-only caption, or one
+ * created meanwhile by someone else is not overwritten: it is reported and stays an unsaved edit
+ * (and in the journal). */
+#ifndef TAGGER_SAVE_H
+#define TAGGER_SAVE_H
+#include <stddef.h>
+
+#include "tagger/dataset.h"
+#include "tagger/error.h"
+
+typedef struct save_report {
+    size_t written;   /* captions written */
+    size_t conflicts; /* changed on disk since read: not overwritten */
+    size_t failed;    /* could not be written (read-only, disk full, ...) */
+    char **messages;  /* one line per conflict or failure, naming the file and the reason */
+    size_t n_messages;
+} save_report;
+
+/* Returns 0 when every edited caption was written, 1 when some were not (see rep), -1 on an error
+ * that stopped the save (err). */
+int dataset_save(dataset *ds, save_report *rep, tg_error *err);
+void save_report_free(save_report *rep);
+
+#endif

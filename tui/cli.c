@@ -1,0 +1,95 @@
+#include "tui/cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "tui/commands.h"
+
+dataset *cli_open(const char *cmd, const char *dir, const char *caption_ext)
+{
+    tg_error err;
+    dataset_opts o = {caption_ext};
+    dataset *ds = dataset_open(dir, &o, &err);
+    if (!ds) {
+        fprintf(stderr, "tagbench %s: ", cmd);
+        cli_put(stderr, err.msg);
+        fputc('\n', stderr);
+    }
+    return ds;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the byte starts none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 0;
+    if (!len || len > n || (len == 2 && s[0] < 0xc2))
+        return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+void cli_put_n(FILE *out, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_seq(s + i, n - i);
+        bool c1 = len == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0; /* U+0080..U+009F */
+        if (len == 1 && s[i] >= 0x20 && s[i] != 0x7f) {
+            fputc(s[i], out);
+        } else if (len > 1 && !c1) {
+            fwrite(s + i, 1, len, out);
+        } else if (len == 1 && (s[i] == '\n' || s[i] == '\t' || s[i] == '\r')) {
+            fprintf(out, "\\%c", s[i] == '\n' ? 'n' : s[i] == '\t' ? 't' : 'r');
+        } else {
+            for (size_t k = 0; k < (len ? len : 1); k++)
+                fprintf(out, "\\x%02x", s[i + k]);
+        }
+        i += len ? len : 1;
+    }
+}
+
+void cli_put(FILE *out, const char *s)
+{
+    cli_put_n(out, s, strlen(s));
+}
+
+bool cli_flag(const char *arg, const char *name)
+{
+    return strcmp(arg, name) == 0;
+}
+
+bool cli_opt(const char *cmd, int *i, int argc, char **argv, const char *name, const char **val,
+             bool *bad)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0 || (argv[*i][n] != '\0' && argv[*i][n] != '='))
+        return false;
+    if (argv[*i][n] == '=') {
+        *val = argv[*i] + n + 1;
+    } else if (*i + 1 < argc) {
+        *val = argv[++*i];
+    } else {
+        cli_usage_error(cmd, "%s needs a value", name);
+        *bad = true;
+    }
+    return true;
+}
+
+bool cli_caption_ext(const char *cmd, int *i, int argc, char **argv, const char **ext, bool *bad)
+{
+    return cli_opt(cmd, i, argc, argv, "--caption_extension", ext, bad) ||
+           cli_opt(cmd, i, argc, argv, "--caption-extension", ext, bad);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tagbench %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see tagbench %s --help)\n", cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,63 @@
+/* tagbench: the entry point. `tagbench CMD ...` runs a headless command; `tagbench DIR` shows the
+ * dataset's summary (the full-screen workbench will take this place). */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tui/commands.h"
+
+#define TAGBENCH_VERSION "0.1.0"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"summary", cmd_summary, "what is in a dataset: images, folders, repeats, top tags, problems"},
+    {"tags", cmd_tags, "tag occurrence, overall or per N_name folder (text or JSON)"},
+    {"edit", cmd_edit, "batch edits: add, remove, rename, replace, reorder, normalise (--dry-run)"},
+    {"check", cmd_check, "lint a dataset: missing/empty/odd captions, bad images, tag variants"},
+    {"pipeline", cmd_pipeline, "what the trainer sees of a caption (keep_tokens, shuffle, dropout)"},
+    {"recover", cmd_recover, "replay or discard edits journaled by a session that did not save"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tagbench [--help] [--version] COMMAND [ARGS]\n"
+                 "       tagbench DIR            (the dataset's summary)\n\n"
+                 "tagbench prepares image datasets for LoRA training with kohya sd-scripts "
+                 "conventions.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`tagbench COMMAND --help` describes a command. Exit status: 0 ok, 1 failure, "
+                 "2 usage error.\nDocs: docs/commands.md, docs/captions.md, docs/pipeline.md\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("tagbench %s\n", TAGBENCH_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    struct stat st;
+    if (argv[1][0] != '-' && stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode)) {
+        char *sub[] = {"summary", argv[1], NULL};
+        return cmd_summary(2, sub);
+    }
+    fprintf(stderr, "tagbench: unknown command or folder \"%s\"\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
