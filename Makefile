@@ -31,7 +31,7 @@ BENCH_SRC  := $(wildcard bench/bench_*.c)
 BENCH_BIN  := $(BENCH_SRC:%.c=$(BUILD)/%)
 GEN_SHAPES := $(BUILD)/datasets/shapes/gen_shapes
 
-.PHONY: all test test-fast demo bench deps check-layers dataset clean help
+.PHONY: all test test-fast test-run demo bench deps check-layers dataset clean help
 all: $(BUILD)/tagbench $(GEN_SHAPES)
 
 help:
@@ -91,7 +91,7 @@ bench: deps
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 
 dataset: $(GEN_SHAPES)
-	$(GEN_SHAPES) datasets/shapes
+	$(GEN_SHAPES) --force datasets/shapes
 
 clean:
 	rm -rf build

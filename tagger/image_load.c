@@ -207,6 +207,8 @@ static int blob_decode(const blob *b, const image_info *info, const char *path, 
      * the decode goes ahead only for the size the probe approved. */
     if (!stbi_info_from_memory(b->data, (int)b->len, &w, &h, &n))
         return stb_failed(path, info->format, err);
+    if (info->format == IMAGE_BMP && h < 0 && h != INT_MIN)
+        h = -h; /* stbi_info passes on a top-down BMP's negative height; stbi_load does not */
     if (w != info->w || h != info->h)
         return error_set(err, "%s: stb_image reads a %dx%d header where the probe read %dx%d (file "
                          "changed?); refusing to decode", path, w, h, info->w, info->h);
@@ -233,7 +235,7 @@ int image_load(const char *path, image *img, tg_error *err)
         return -1;
     if (!info.decodable)
         return undecodable(path, info.format, err);
-    blob b;
+    blob b = {NULL, 0};
     if (file_read(path, &b, err))
         return -1;
     int rc = data_complete(&b, info.format, path, err);

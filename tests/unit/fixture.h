@@ -228,7 +228,7 @@ static inline uint32_t ds_occ(const dataset *ds, const char *tag)
 }
 
 /* Index of the folder whose path relative to the root is rel, or -1. */
-static inline long ds_folder(const dataset *ds, const char *rel)
+static inline long ds_folder_at(const dataset *ds, const char *rel)
 {
     for (size_t f = 0; f < ds->n_folders; f++)
         if (strcmp(ds->folders[f].rel, rel) == 0)
@@ -239,7 +239,7 @@ static inline long ds_folder(const dataset *ds, const char *rel)
 static inline uint32_t ds_folder_occ(const dataset *ds, const char *folder_rel, const char *tag)
 {
     uint32_t id = dict_find(&ds->tags, tag, strlen(tag));
-    long f = ds_folder(ds, folder_rel);
+    long f = ds_folder_at(ds, folder_rel);
     return id == DICT_NONE || f < 0 ? 0 : dataset_folder_occurrence(ds, (uint32_t)f, id);
 }
 
