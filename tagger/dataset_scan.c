@@ -98,7 +98,8 @@ static int list_dir(int fd, entry **out, size_t *n)
         (*out)[(*n)++].is_dir = e->d_type == DT_DIR;
     }
     closedir(d);
-    qsort(*out, *n, sizeof **out, entry_cmp);
+    if (*n > 1)
+        qsort(*out, *n, sizeof **out, entry_cmp);
     return 0;
 }
 

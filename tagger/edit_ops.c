@@ -22,12 +22,18 @@ static bool is_glob(const char *s)
     return strpbrk(s, "*?[") != NULL;
 }
 
+/* The whitespace caption_parse trims around tags. */
+static bool is_trim_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
 static char *trim_dup(const char *s)
 {
-    while (*s == ' ' || *s == '\t')
+    while (is_trim_space(*s))
         s++;
     size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    while (n && is_trim_space(s[n - 1]))
         n--;
     char *d = malloc(n + 1);
     if (d) {
@@ -54,6 +60,27 @@ static int init_tags(edit_op *op, const char *a, const char *b, tg_error *err)
                          name, op->a);
     if (op->kind == EDIT_RENAME && (!op->b || !*op->b || strchr(op->b, ',')))
         return error_set(err, "rename: the new name must be a non-empty tag without commas");
+    /* a line break would move the rest of the caption to a line kohya never reads */
+    if ((op->a && op->kind != EDIT_SET && strpbrk(op->a, "\r\n")) || (op->b && strpbrk(op->b, "\r\n")))
+        return error_set(err, "%s: a tag cannot contain a line break", name);
+    return 0;
+}
+
+static int init_regex(edit_op *op, tg_error *err)
+{
+    if (!op->b)
+        return error_set(err, "replace: missing replacement");
+    regex_t *re = malloc(sizeof *re);
+    if (!re)
+        return error_set(err, "out of memory");
+    int rc = regcomp(re, op->a, REG_EXTENDED);
+    if (rc != 0) {
+        char msg[256];
+        regerror(rc, re, msg, sizeof msg);
+        free(re);
+        return error_set(err, "replace: bad regular expression \"%s\": %s", op->a, msg);
+    }
+    op->re = re;
     return 0;
 }
 
@@ -62,26 +89,14 @@ int edit_op_init(edit_op *op, edit_kind kind, const char *a, const char *b, int 
     memset(op, 0, sizeof *op);
     op->kind = kind;
     op->keep = keep < 0 ? 0 : keep;
-    if (init_tags(op, a, b, err) < 0)
-        return -1;
-    if (kind == EDIT_SORT && strcmp(op->a, "name") != 0 && strcmp(op->a, "count") != 0)
-        return error_set(err, "sort: unknown order \"%s\" (use name or count)", op->a);
-    if (kind == EDIT_REPLACE) {
-        if (!op->b)
-            return error_set(err, "replace: missing replacement");
-        regex_t *re = malloc(sizeof *re);
-        if (!re)
-            return error_set(err, "out of memory");
-        int rc = regcomp(re, op->a, REG_EXTENDED);
-        if (rc != 0) {
-            char msg[256];
-            regerror(rc, re, msg, sizeof msg);
-            free(re);
-            return error_set(err, "replace: bad regular expression \"%s\": %s", op->a, msg);
-        }
-        op->re = re;
-    }
-    return 0;
+    int rc = init_tags(op, a, b, err);
+    if (rc == 0 && kind == EDIT_SORT && strcmp(op->a, "name") != 0 && strcmp(op->a, "count") != 0)
+        rc = error_set(err, "sort: unknown order \"%s\" (use name or count)", op->a);
+    if (rc == 0 && kind == EDIT_REPLACE)
+        rc = init_regex(op, err);
+    if (rc < 0)
+        edit_op_free(op);
+    return rc;
 }
 
 void edit_op_free(edit_op *op)
@@ -97,10 +112,18 @@ void edit_op_free(edit_op *op)
 
 /* ---- text transforms, one tag at a time ---- */
 
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
 static char *text_underscores(const char *s, size_t n)
 {
     char *d = strndup(s, n);
-    if (d && n > 3)
+    if (d && utf8_chars(s, n) > 3)
         for (char *p = d; *p; p++)
             if (*p == '_')
                 *p = ' ';
@@ -195,31 +218,59 @@ fail:
     return NULL;
 }
 
-/* New id for tag id under a text-changing op (memoised); DICT_NONE = tag removed; -1 on OOM. */
-static int64_t map_tag(op_ctx *cx, uint32_t id)
+/* Pushes the tags of a transformed text: a replacement that produced commas yields several tags
+ * (so `hat (red)` -> `hat, red` splits as the saved file would), empty pieces none. Returns the
+ * number pushed, or -1 on OOM. */
+static int push_pieces(op_ctx *cx, const char *t, tagbuf *out, uint32_t *single)
 {
-    if (id < cx->n_memo && cx->memo[id] != MEMO_UNSET)
-        return cx->memo[id] == MEMO_REMOVED ? DICT_NONE : cx->memo[id];
+    int pushed = 0;
+    for (const char *p = t;; p++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *piece = strndup(p, len), *tt = piece ? trim_dup(piece) : NULL;
+        free(piece);
+        if (!tt)
+            return -1;
+        uint32_t nid = *tt ? dict_intern(&cx->ds->tags, tt, strlen(tt)) : DICT_NONE;
+        bool empty = !*tt;
+        free(tt);
+        if (!empty && (nid == DICT_NONE || tagbuf_push(out, nid) < 0))
+            return -1;
+        if (!empty && pushed++ == 0)
+            *single = nid;
+        if (!end)
+            return pushed;
+        p = end;
+    }
+}
+
+static char *text_of(const op_ctx *cx, uint32_t id)
+{
     const char *s = dict_str(&cx->ds->tags, id);
     size_t n = dict_len(&cx->ds->tags, id);
-    char *t = cx->op->kind == EDIT_UNDERSCORES ? text_underscores(s, n)
-            : cx->op->kind == EDIT_LOWERCASE   ? text_lowercase(s, n)
-            : cx->op->kind == EDIT_ESCAPE_PARENS ? text_escape_parens(s, n)
-                                                 : text_replace(cx->op, s);
-    if (!t)
-        return -1;
-    char *tt = trim_dup(t);
+    switch (cx->op->kind) {
+    case EDIT_UNDERSCORES: return text_underscores(s, n);
+    case EDIT_LOWERCASE: return text_lowercase(s, n);
+    case EDIT_ESCAPE_PARENS: return text_escape_parens(s, n);
+    default: return text_replace(cx->op, s);
+    }
+}
+
+/* Pushes what tag id becomes under a text-changing op; memoised when it is one tag or none. */
+static int map_tag(op_ctx *cx, uint32_t id, tagbuf *out)
+{
+    uint32_t m = id < cx->n_memo ? cx->memo[id] : MEMO_UNSET;
+    if (m == MEMO_REMOVED)
+        return 0;
+    if (m != MEMO_UNSET && m != MEMO_SPLIT)
+        return tagbuf_push(out, m);
+    char *t = text_of(cx, id);
+    uint32_t single = DICT_NONE;
+    int pushed = t ? push_pieces(cx, t, out, &single) : -1;
     free(t);
-    if (!tt)
-        return -1;
-    uint32_t nid = *tt ? dict_intern(&cx->ds->tags, tt, strlen(tt)) : DICT_NONE;
-    bool oom = *tt && nid == DICT_NONE;
-    free(tt);
-    if (oom)
-        return -1;
-    if (id < cx->n_memo)
-        cx->memo[id] = nid == DICT_NONE ? MEMO_REMOVED : nid;
-    return nid;
+    if (pushed >= 0 && id < cx->n_memo)
+        cx->memo[id] = pushed == 0 ? MEMO_REMOVED : pushed == 1 ? single : MEMO_SPLIT;
+    return pushed < 0 ? -1 : 0;
 }
 
 static bool tag_matches(op_ctx *cx, uint32_t id, const char *pattern)
@@ -294,15 +345,14 @@ static int op_rename(op_ctx *cx, tagbuf *b)
 
 static int op_map(op_ctx *cx, tagbuf *b)
 {
-    uint32_t w = 0;
-    for (uint32_t i = 0; i < b->n; i++) {
-        int64_t nid = map_tag(cx, b->t[i]);
-        if (nid < 0)
+    tagbuf out = {0};
+    for (uint32_t i = 0; i < b->n; i++)
+        if (map_tag(cx, b->t[i], &out) < 0) {
+            free(out.t);
             return -1;
-        if (nid != DICT_NONE)
-            b->t[w++] = (uint32_t)nid;
-    }
-    b->n = w;
+        }
+    free(b->t);
+    *b = out;
     return 0;
 }
 

@@ -23,7 +23,7 @@ typedef struct node {
     char *text;        /* NODE_TAG, NODE_GLOB, NODE_SUB: trimmed, NUL-terminated */
     size_t text_len;
     struct node **kids; /* NODE_NOT: one; NODE_AND, NODE_OR: n */
-    size_t n;
+    size_t n, cap;
 } node;
 
 struct filter {
@@ -98,13 +98,17 @@ static node *node_new(parser *p, node_kind kind)
 
 static int node_adopt(parser *p, node *parent, node *kid)
 {
-    node **kids = realloc(parent->kids, (parent->n + 1) * sizeof *kids);
-    if (!kids) {
-        node_free(kid);
-        return error_set(p->err, "out of memory");
+    if (parent->n == parent->cap) {
+        size_t cap = parent->cap ? parent->cap * 2 : 2;
+        node **kids = realloc(parent->kids, cap * sizeof *kids);
+        if (!kids) {
+            node_free(kid);
+            return error_set(p->err, "out of memory");
+        }
+        parent->kids = kids;
+        parent->cap = cap;
     }
-    parent->kids = kids;
-    kids[parent->n++] = kid;
+    parent->kids[parent->n++] = kid;
     return 0;
 }
 

@@ -1,10 +1,11 @@
 /* Tag filter expressions that select images, e.g. `red circle & !large | (blue* , ~back)`.
- *   term       a tag, compared after trimming surrounding whitespace, case as written
- *   "text"     a quoted tag (may contain operator characters; \" and \\ escape)
- *   glob*      a term holding * ? or [..] matches tags with fnmatch(3)
- *   ~text      substring: any tag containing text
+ *   term       a tag, compared after trimming surrounding whitespace (of the term and of the
+ *              image's tags), case as written; it runs to the next & | , ! ( ) or "
+ *   "text"     a quoted tag (may contain operator characters; \" and \\ escape), taken literally
+ *   glob*      an unquoted term holding * ? or [..] matches tags with fnmatch(3)
+ *   ~text      substring: any tag containing text (literal; ~"text" may hold operators)
  *   !x  x & y  x , y (same as &)  x | y  ( x )      not binds tightest, then and, then or
- * An empty expression matches everything. */
+ * An empty or all-whitespace expression matches everything. */
 #ifndef TAGGER_FILTER_H
 #define TAGGER_FILTER_H
 #include <stdbool.h>
@@ -14,7 +15,8 @@
 
 typedef struct filter filter;
 
-/* Parses; the error message gives the column and what was expected. */
+/* Parses; NULL on error, whose message gives the 1-based column (in characters) and what was
+ * expected, e.g. "column 7: expected a tag after '&'". */
 filter *filter_parse(const char *expr, tg_error *err);
 void filter_free(filter *f);
 /* True when the image whose tags are tags[0..n) matches. */

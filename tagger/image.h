@@ -23,7 +23,8 @@ typedef enum image_format {
 
 typedef struct image_info {
     int w, h;
-    int channels;       /* as declared by the file */
+    int channels;       /* as declared by the file: 1 grey, 2 grey+alpha, 3 colour, 4 with alpha
+                           (a PNG's tRNS chunk and a 32-bit BMP count as alpha; JPEG CMYK is 4) */
     image_format format;
     int decodable;      /* 1 if image_load can decode this format (WebP: probe only) */
 } image_info;
@@ -38,17 +39,22 @@ typedef struct image {
 image_format image_format_from_name(const char *path);
 const char *image_format_name(image_format f);
 
-/* Reads only the header. Errors name the file: unreadable, zero bytes, not an image, header
- * truncated, dimensions over the limits. */
+/* Reads only the header; the format comes from the magic bytes, whatever the name says. Errors
+ * name the file: unreadable, zero bytes, not an image, header truncated, invalid header,
+ * dimensions over the limits. On error *info is untouched. */
 int image_probe(const char *path, image_info *info, tg_error *err);
-/* Decodes to RGB (alpha composited on white). Errors as image_probe plus truncated data and
- * formats stb_image does not decode (WebP). */
+/* Decodes to RGB (alpha composited on white). Errors as image_probe plus truncated data (a PNG
+ * without IEND, a JPEG without EOI, a BMP short of its rows: the message says "truncated") and
+ * formats stb_image does not decode (WebP; lossless, arithmetic or 12-bit JPEG; RLE BMP).
+ * On error *img is untouched; on success free it with image_free. */
 int image_load(const char *path, image *img, tg_error *err);
+/* Frees the pixels and zeroes the struct; a zeroed image or NULL is fine. */
 void image_free(image *img);
 
-/* Resamples src to w x h into dst (area-averaging when shrinking, bilinear when enlarging). */
+/* Resamples src to w x h into a new image dst, chosen per axis: area-averaging on an axis that
+ * shrinks, bilinear between pixel centres on one that grows. w x h must be within the limits. */
 int image_resize(const image *src, int w, int h, image *dst, tg_error *err);
-/* Copies the w x h window at (x, y), which must lie inside src. */
+/* Copies the w x h window at (x, y), which must lie inside src, into a new image dst. */
 int image_crop(const image *src, int x, int y, int w, int h, image *dst, tg_error *err);
 /* Mirrors left-right in place (flip_aug). */
 void image_flip(image *img);

@@ -56,12 +56,28 @@ static int read_all(int fd, const char *path, blob *b, tg_error *err)
 
 static int file_read(const char *path, blob *b, tg_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* never hang on a FIFO */
     if (fd < 0)
         return error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        close(fd);
+        return error_set(err, "%s: not a regular file", path);
+    }
     int rc = read_all(fd, path, b, err);
     close(fd);
     return rc;
+}
+
+/* Bytes from the file (a chunk type, or stb's reason that quotes one) shown as printable ASCII:
+ * a corrupt file must not put control bytes into a message. */
+static const char *text_printable(const char *in, size_t n, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; i < n && in[i] && i + 1 < cap; i++)
+        out[i] = in[i] >= 0x20 && in[i] < 0x7F ? in[i] : '?';
+    out[i] = '\0';
+    return out;
 }
 
 /* A PNG is complete when its chunks, each inside the file, lead to IEND. */
@@ -70,11 +86,12 @@ static int png_complete(const blob *b, const char *path, tg_error *err)
     size_t off = 8;
     while (off + 8 <= b->len) {
         uint32_t len = be32(b->data + off);
+        char type[5];
         if ((uint64_t)len + 12 > b->len - off)
-            return error_set(err, "%s: truncated PNG: the '%.4s' chunk at byte %zu needs %llu "
-                             "bytes but the file ends at byte %zu", path,
-                             (const char *)b->data + off + 4, off, (unsigned long long)len + 12,
-                             b->len);
+            return error_set(err, "%s: truncated PNG: the '%s' chunk at byte %zu needs %llu bytes "
+                             "but the file ends at byte %zu", path,
+                             text_printable((const char *)b->data + off + 4, 4, type, sizeof type),
+                             off, (unsigned long long)len + 12, b->len);
         if (!memcmp(b->data + off + 4, "IEND", 4))
             return 0;
         off += 12 + (size_t)len;
@@ -192,11 +209,13 @@ static void alpha_flatten(uint8_t *px, size_t n)
 
 static int stb_failed(const char *path, image_format f, tg_error *err)
 {
-    /* stb's reasons are terse ("outofdata") and sometimes empty: an unknown chunk type made of
-     * zero bytes yields "" */
+    /* stb's reasons are terse ("outofdata"), may quote a chunk type from the file, and can be
+     * empty: an unknown chunk type made of zero bytes yields "" */
     const char *why = stbi_failure_reason();
+    char text[64];
     return error_set(err, "%s: cannot decode %s (stb_image: %s)", path, image_format_name(f),
-                     why && *why ? why : "corrupt data");
+                     why && *why ? text_printable(why, sizeof text, text, sizeof text)
+                                 : "corrupt data");
 }
 
 static int blob_decode(const blob *b, const image_info *info, const char *path, image *img,
@@ -204,9 +223,11 @@ static int blob_decode(const blob *b, const image_info *info, const char *path, 
 {
     int w = 0, h = 0, n = 0;
     /* The file may have changed since the probe: stb's own header reading allocates nothing, and
-     * the decode goes ahead only for the size the probe approved. */
+     * the decode goes ahead only for the size the probe approved. stbi_info tries every format
+     * in turn, so its failure reason is the last format's ("bad png sig" for a broken JPEG). */
     if (!stbi_info_from_memory(b->data, (int)b->len, &w, &h, &n))
-        return stb_failed(path, info->format, err);
+        return error_set(err, "%s: cannot decode %s: stb_image rejects its header (corrupt or "
+                         "unsupported)", path, image_format_name(info->format));
     if (info->format == IMAGE_BMP && h < 0 && h != INT_MIN)
         h = -h; /* stbi_info passes on a top-down BMP's negative height; stbi_load does not */
     if (w != info->w || h != info->h)

@@ -4,9 +4,9 @@
 #include "tagger/image.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -133,7 +133,8 @@ static int jpeg_frame(reader *r, int64_t off, int marker, const char *path, prob
         return header_short(r, path, "JPEG", err);
     int comps = f[7];
     if (be16(f) < 8 || comps == 0 || comps > 4)
-        return error_set(err, "%s: invalid JPEG frame header (%d components)", path, comps);
+        return error_set(err, "%s: invalid JPEG frame header (length %u, %d components)", path,
+                         (unsigned)be16(f), comps);
     info->h = be16(f + 3);
     info->w = be16(f + 5);
     info->channels = comps;
@@ -250,7 +251,11 @@ static int probe_webp(reader *r, const char *path, probed *info, tg_error *err)
         info->h = (int64_t)le24(h + 27) + 1;
         info->channels = (h[20] & 0x10) ? 4 : 3;
     } else {
-        return error_set(err, "%s: invalid WebP: unknown first chunk '%.4s'", path, (const char *)h + 12);
+        char type[5];
+        for (int i = 0; i < 4; i++) /* printable only: these are bytes from the file */
+            type[i] = h[12 + i] >= 0x20 && h[12 + i] < 0x7F ? (char)h[12 + i] : '?';
+        type[4] = '\0';
+        return error_set(err, "%s: invalid WebP: unknown first chunk '%s'", path, type);
     }
     return 0;
 }
@@ -302,7 +307,8 @@ static image_format format_sniff(const uint8_t *b, size_t n)
 static int probe_open(const char *path, reader *r, tg_error *err)
 {
     memset(r, 0, sizeof *r);
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO named like an image must not hang us (refused below as not regular) */
+    r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (r->fd < 0)
         return error_set(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;

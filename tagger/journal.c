@@ -30,27 +30,44 @@ static char *journal_path(const dataset *ds, const char *suffix)
 
 int journal_open(dataset *ds, tg_error *err)
 {
-    if (ds->jr)
+    if (ds->jr && ds->jr->fd >= 0)
         return 0;
-    char *dir = str_printf("%s/%s", ds->root, JOURNAL_DIR), *path = journal_path(ds, "");
-    int rc = 0;
-    if (!dir || !path)
-        rc = error_set(err, "out of memory");
-    else if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        rc = error_set(err, "%s: cannot create the journal folder: %s", dir, strerror(errno));
-    int fd = rc ? -1 : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (rc == 0 && fd < 0)
-        rc = error_set(err, "%s: cannot open the journal: %s", path, strerror(errno));
-    if (rc == 0 && !(ds->jr = malloc(sizeof *ds->jr))) {
-        close(fd);
-        rc = error_set(err, "out of memory");
+    if (!ds->jr) {
+        if (!(ds->jr = calloc(1, sizeof *ds->jr)))
+            return error_set(err, "out of memory");
+        ds->jr->fd = -1;
+        ds->jr->dir = str_printf("%s/%s", ds->root, JOURNAL_DIR);
+        ds->jr->path = journal_path(ds, "");
+        if (!ds->jr->dir || !ds->jr->path)
+            return error_set(err, "out of memory");
     }
-    if (rc == 0) {
-        *ds->jr = (journal){fd, path, dir};
+    if (mkdir(ds->jr->dir, 0755) < 0 && errno != EEXIST)
+        return error_set(err, "%s: cannot create the journal folder: %s", ds->jr->dir, strerror(errno));
+    ds->jr->fd = open(ds->jr->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (ds->jr->fd < 0)
+        return error_set(err, "%s: cannot open the journal: %s", ds->jr->path, strerror(errno));
+    return 0;
+}
+
+static size_t dirty_items(const dataset *ds, uint32_t *items)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ds->n_items; i++)
+        if (ds->items[i].dirty)
+            items[n++] = (uint32_t)i;
+    return n;
+}
+
+/* Edits made before journaling started are journaled now, so they are as safe as later ones. */
+static int journal_dirty(dataset *ds, tg_error *err)
+{
+    if (!ds->n_dirty)
         return 0;
-    }
-    free(dir);
-    free(path);
+    uint32_t *items = malloc(sizeof *items * ds->n_dirty);
+    if (!items)
+        return error_set(err, "out of memory");
+    int rc = journal_record(ds, items, dirty_items(ds, items), err);
+    free(items);
     return rc;
 }
 
@@ -65,19 +82,33 @@ int dataset_journal_start(dataset *ds, tg_error *err)
         return error_set(err, "%s: %ld caption(s) have unsaved edits from an earlier session in "
                          "%s/%s; replay them (tagbench recover %s) or discard them first",
                          ds->root, pending, ds->root, JOURNAL_FILE, ds->root);
-    return journal_open(ds, err);
+    if (journal_open(ds, err) < 0)
+        return -1;
+    return journal_dirty(ds, err);
 }
 
-/* An empty journal means nothing is unsaved: remove it (and our folder, if we left nothing else
- * there) so that a dataset we only read or fully saved is left as we found it. */
+/* Removes the journal file and our folder (if we left nothing else there). */
+static void journal_remove(journal *jr)
+{
+    if (jr->fd >= 0)
+        close(jr->fd);
+    jr->fd = -1;
+    unlink(jr->path);
+    rmdir(jr->dir);
+}
+
+/* An empty journal means nothing is unsaved: remove it, so that a dataset we only read or fully
+ * saved is left as we found it. Only if the file at the path is still ours. */
 void journal_close(journal *jr)
 {
     if (!jr)
         return;
-    struct stat st;
-    if (fstat(jr->fd, &st) == 0 && st.st_size == 0 && unlink(jr->path) == 0)
-        rmdir(jr->dir);
-    close(jr->fd);
+    struct stat fst, pst;
+    if (jr->fd >= 0 && fstat(jr->fd, &fst) == 0 && fst.st_size == 0 && stat(jr->path, &pst) == 0 &&
+        pst.st_ino == fst.st_ino && pst.st_dev == fst.st_dev)
+        journal_remove(jr);
+    if (jr->fd >= 0)
+        close(jr->fd);
     free(jr->path);
     free(jr->dir);
     free(jr);
@@ -113,42 +144,52 @@ static int write_entries(const dataset *ds, int fd, const uint32_t *items, size_
 
 int journal_record(dataset *ds, const uint32_t *items, size_t n, tg_error *err)
 {
-    if (write_entries(ds, ds->jr->fd, items, n) < 0 || fdatasync(ds->jr->fd) < 0)
-        return error_set(err, "%s/%s: cannot write the journal: %s; the edit is in memory but "
-                         "would not survive a crash", ds->root, JOURNAL_FILE, strerror(errno));
-    return 0;
+    if (!ds->jr)
+        return 0;
+    if (journal_open(ds, err) < 0) /* removed by a full save: journaling goes on */
+        return -1;
+    int fd = ds->jr->fd;
+    off_t end = lseek(fd, 0, SEEK_END);
+    char last = '\n';
+    /* a line torn earlier (a crash, a full disk) must not swallow this entry: end it first */
+    bool torn = end > 0 && pread(fd, &last, 1, end - 1) == 1 && last != '\n';
+    if ((!torn || file_write_all(fd, "\n", 1) == 0) && write_entries(ds, fd, items, n) == 0 &&
+        fdatasync(fd) == 0)
+        return 0;
+    int e = errno;
+    /* cut a torn line off, or the next entry would be glued to it and lost on replay */
+    if (end >= 0 && ftruncate(fd, end) == 0)
+        fdatasync(fd);
+    return error_set(err, "%s: cannot write the journal: %s; the edit is in memory but would not "
+                     "survive a crash", ds->jr->path, strerror(e));
 }
 
 int journal_compact(dataset *ds, tg_error *err)
 {
     if (!ds->jr)
         return 0;
-    char *path = journal_path(ds, ""), *tmp = journal_path(ds, ".tmp");
-    int rc = 0;
-    if (!path || !tmp) {
-        rc = error_set(err, "out of memory");
-    } else if (ds->n_dirty == 0) {
-        if (ftruncate(ds->jr->fd, 0) < 0 || fsync(ds->jr->fd) < 0)
-            rc = error_set(err, "%s: cannot empty the journal: %s", path, strerror(errno));
-    } else {
-        size_t n = 0;
-        uint32_t *items = malloc(sizeof *items * ds->n_dirty);
-        for (size_t i = 0; items && i < ds->n_items; i++)
-            if (ds->items[i].dirty)
-                items[n++] = (uint32_t)i;
-        int fd = items ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-        if (fd < 0 || write_entries(ds, fd, items, n) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0)
-            rc = error_set(err, "%s: cannot rewrite the journal: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        free(items);
-        if (rc == 0) { /* our descriptor points at the replaced file: reopen */
-            journal_close(ds->jr);
-            ds->jr = NULL;
-            rc = journal_open(ds, err);
-        }
+    if (ds->n_dirty == 0) {
+        journal_remove(ds->jr);
+        return 0;
     }
-    free(path);
+    char *tmp = journal_path(ds, ".tmp");
+    uint32_t *items = malloc(sizeof *items * ds->n_dirty);
+    int fd = tmp && items ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    size_t n = items ? dirty_items(ds, items) : 0;
+    int rc = 0;
+    if (fd < 0 || write_entries(ds, fd, items, n) < 0 || fsync(fd) < 0 || rename(tmp, ds->jr->path) < 0) {
+        rc = error_set(err, "%s: cannot rewrite the journal: %s", ds->jr->path, strerror(errno));
+        if (tmp)
+            unlink(tmp);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(items);
     free(tmp);
+    if (rc == 0) { /* our descriptor points at the replaced file */
+        close(ds->jr->fd);
+        ds->jr->fd = -1;
+        rc = journal_open(ds, err);
+    }
     return rc;
 }

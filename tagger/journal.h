@@ -6,6 +6,7 @@
  * replay it. */
 #ifndef TAGGER_JOURNAL_H
 #define TAGGER_JOURNAL_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tagger/dataset.h"
@@ -28,8 +29,9 @@ typedef struct journal_report {
 } journal_report;
 
 /* Replays a pending journal as one undoable step "recover", then starts journaling (the replayed
- * edits stay journaled until saved). */
-int dataset_journal_replay(dataset *ds, journal_report *rep, tg_error *err);
+ * edits stay journaled until saved). With dry_run, only fills rep: nothing changes, on disk or in
+ * the dataset. Refused once this session journals (replay comes before editing). */
+int dataset_journal_replay(dataset *ds, journal_report *rep, bool dry_run, tg_error *err);
 /* Deletes a pending journal (the edits in it are lost). */
 int dataset_journal_discard(dataset *ds, tg_error *err);
 void journal_report_free(journal_report *rep);

@@ -107,6 +107,8 @@ static int journal_load(const dataset *ds, entries *es, tg_error *err)
 
 long dataset_journal_pending(const dataset *ds, tg_error *err)
 {
+    if (ds->jr) /* the journal on disk is this session's own */
+        return 0;
     entries es;
     if (journal_load(ds, &es, err) < 0)
         return -1;
@@ -128,9 +130,15 @@ static int report_add(journal_report *rep, char *msg)
 }
 
 /* Keeps a journaled text that cannot be replayed, beside where its caption is or was. */
-static int keep_aside(const dataset *ds, const entry *e, journal_report *rep, const char *why)
+static int keep_aside(const dataset *ds, const entry *e, journal_report *rep, const char *why,
+                      bool dry_run)
 {
     char *path = str_printf("%s/%s.tagbench-recovered", ds->root, e->file);
+    if (dry_run) {
+        char *msg = path ? str_printf("%s: %s; the edited text would go to %s", e->file, why, path) : NULL;
+        free(path);
+        return report_add(rep, msg);
+    }
     int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
     bool ok = fd >= 0 && file_write_all(fd, e->text, strlen(e->text)) == 0 && fsync(fd) == 0;
     if (fd >= 0)
@@ -160,7 +168,7 @@ typedef struct replay {
     size_t n;
 } replay;
 
-static int replay_collect(dataset *ds, entries *es, replay *rp, journal_report *rep)
+static int replay_collect(dataset *ds, entries *es, replay *rp, journal_report *rep, bool dry_run)
 {
     dict paths; /* caption path -> item index: captions are unique per item, so ids match */
     dict_init(&paths);
@@ -176,10 +184,10 @@ static int replay_collect(dataset *ds, entries *es, replay *rp, journal_report *
         const ds_item *it = i < ds->n_items ? &ds->items[i] : NULL;
         if (!it) {
             rep->missing++;
-            rc = keep_aside(ds, e, rep, "its image is no longer in the dataset");
+            rc = keep_aside(ds, e, rep, "its image is no longer in the dataset", dry_run);
         } else if (it->locked || e->has_base != (bool)it->has_file || e->base != it->disk_hash) {
             rep->conflicts++;
-            rc = keep_aside(ds, e, rep, "the caption changed on disk after the edit was made");
+            rc = keep_aside(ds, e, rep, "the caption changed on disk after the edit was made", dry_run);
         } else {
             rp->items[rp->n] = i;
             rp->tags[rp->n] = tags_of(ds, e->text, &rp->n_tags[rp->n]);
@@ -199,11 +207,13 @@ static void replay_free(replay *rp)
     free(rp->n_tags);
 }
 
-int dataset_journal_replay(dataset *ds, journal_report *rep, tg_error *err)
+int dataset_journal_replay(dataset *ds, journal_report *rep, bool dry_run, tg_error *err)
 {
     memset(rep, 0, sizeof *rep);
     entries es;
     replay rp = {0};
+    if (ds->jr)
+        return error_set(err, "%s: this session is already journaling; replay comes first", ds->root);
     if (journal_load(ds, &es, err) < 0)
         return -1;
     char *live = str_printf("%s/%s", ds->root, JOURNAL_FILE);
@@ -213,17 +223,18 @@ int dataset_journal_replay(dataset *ds, journal_report *rep, tg_error *err)
     if (rc == 0 && access(live, F_OK) == 0 && access(held, F_OK) == 0)
         rc = error_set(err, "%s and %s both exist; replay of an earlier recovery was interrupted: "
                        "move one of them away", live, held);
-    if (rc == 0 && access(live, F_OK) == 0 && rename(live, held) < 0)
+    if (rc == 0 && !dry_run && access(live, F_OK) == 0 && rename(live, held) < 0)
         rc = error_set(err, "%s: %s", live, strerror(errno));
-    if (rc == 0 && replay_collect(ds, &es, &rp, rep) < 0)
+    if (rc == 0 && replay_collect(ds, &es, &rp, rep, dry_run) < 0)
         rc = error_set(err, "cannot replay the journal: out of memory or disk");
-    if (rc == 0)
+    if (rc == 0 && !dry_run)
         rc = journal_open(ds, err);
-    if (rc == 0)
+    if (rc == 0 && !dry_run)
         rc = step_set_tags(ds, rp.items, rp.tags, rp.n_tags, rp.n, "recover", err);
     if (rc == 0) {
         rep->replayed = rp.n;
-        unlink(held);
+        if (!dry_run)
+            unlink(held);
     }
     replay_free(&rp);
     entries_free(&es);
@@ -244,6 +255,10 @@ int dataset_journal_discard(dataset *ds, tg_error *err)
         if (rc < 0)
             return -1;
     }
+    char *dir = str_printf("%s/%s", ds->root, JOURNAL_DIR);
+    if (dir)
+        rmdir(dir); /* only if empty: never removes anything else */
+    free(dir);
     return 0;
 }
 

@@ -25,7 +25,8 @@ typedef struct caption_flag {
 
 static const caption_flag flags[] = {
     {"keep_tokens", FLAG_INT, FIELD(keep_tokens), "N",
-     "the first N tags stay fixed: never shuffled or tag-dropped (default 0)"},
+     "the first N tags stay fixed: never shuffled or tag-dropped; matters only with shuffle, "
+     "tag dropout or warm-up on (default 0)"},
     {"keep_tokens_separator", FLAG_TEXT, FIELD(keep_tokens_separator), "S",
      "tags before S (and after a second S) stay fixed; overrides keep_tokens (default off)"},
     {"caption_separator", FLAG_TEXT, FIELD(caption_separator), "S",
@@ -47,7 +48,7 @@ static const caption_flag flags[] = {
     {"enable_wildcard", FLAG_SWITCH, FIELD(enable_wildcard), "",
      "{a|b} picks one of a, b; {{ and }} are literal braces; a multi-line caption uses one random line"},
     {"token_warmup_min", FLAG_INT, FIELD(token_warmup_min), "N",
-     "tags that are not fixed used at step 0 of the warm-up (default 1)"},
+     "how many tags that are not fixed are used at step 0 of the warm-up (default 1)"},
     {"token_warmup_step", FLAG_REAL, FIELD(token_warmup_step), "F",
      "step from which all tags are used; below 1, a fraction of max_train_steps (default 0 = off)"},
 };

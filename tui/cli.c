@@ -10,11 +10,8 @@ dataset *cli_open(const char *cmd, const char *dir, const char *caption_ext)
     tg_error err;
     dataset_opts o = {caption_ext};
     dataset *ds = dataset_open(dir, &o, &err);
-    if (!ds) {
-        fprintf(stderr, "tagbench %s: ", cmd);
-        cli_put(stderr, err.msg);
-        fputc('\n', stderr);
-    }
+    if (!ds)
+        cli_error(cmd, err.msg);
     return ds;
 }
 
@@ -83,13 +80,21 @@ bool cli_caption_ext(const char *cmd, int *i, int argc, char **argv, const char 
            cli_opt(cmd, i, argc, argv, "--caption-extension", ext, bad);
 }
 
+void cli_error(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "tagbench %s: ", cmd);
+    cli_put(stderr, msg);
+    fputc('\n', stderr);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "tagbench %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(see tagbench %s --help)\n", cmd);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    cli_error(cmd, msg);
+    fprintf(stderr, "(see tagbench %s --help)\n", cmd);
     return EXIT_USAGE;
 }

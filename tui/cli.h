@@ -24,6 +24,9 @@ bool cli_flag(const char *arg, const char *name);
 /* --caption_extension / --caption-ext */
 bool cli_caption_ext(const char *cmd, int *i, int argc, char **argv, const char **ext, bool *bad);
 
+/* Prints "tagbench CMD: msg" to stderr, msg made terminal-safe. */
+void cli_error(const char *cmd, const char *msg);
+/* Prints a usage error (terminal-safe) and returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -86,7 +86,7 @@ int cmd_check(int argc, char **argv)
     tg_error err;
     int rc = dataset_lint(ds, &o, &rep, &err);
     if (rc < 0)
-        fprintf(stderr, "tagbench check: %s\n", err.msg);
+        cli_error("check", err.msg);
     else if (json)
         rc = findings_json(&rep);
     else

@@ -71,6 +71,10 @@ static int op_take(int *i, int argc, char **argv, edit_args *a)
             return cli_usage_error("edit", "%s needs %d argument%s", sp->flag, sp->nargs,
                                    sp->nargs > 1 ? "s" : ""), -1;
         const char *x = sp->nargs > 0 ? argv[*i + 1] : NULL, *y = sp->nargs > 1 ? argv[*i + 2] : NULL;
+        /* `--add --dry-run` is a forgotten argument, not the tag "--dry-run" */
+        if ((x && !strncmp(x, "--", 2)) || (y && !strncmp(y, "--", 2)))
+            return cli_usage_error("edit", "%s needs %d argument%s before the next option", sp->flag,
+                                   sp->nargs, sp->nargs > 1 ? "s" : ""), -1;
         *i += sp->nargs;
         edit_op *ops = realloc(a->ops, sizeof *ops * (a->n_ops + 1));
         if (!ops)
@@ -159,17 +163,15 @@ static int edit_save(dataset *ds, const char *dir)
     tg_error err;
     int rc = dataset_save(ds, &rep, &err);
     for (size_t k = 0; k < rep.n_messages; k++) {
-        fputs("tagbench edit: ", stderr);
-        cli_put(stderr, rep.messages[k]);
-        fputc('\n', stderr);
+        cli_error("edit", rep.messages[k]);
     }
     if (rc < 0) {
-        fputs("tagbench edit: ", stderr);
-        cli_put(stderr, err.msg);
-        fputc('\n', stderr);
+        cli_error("edit", err.msg);
     } else if (rc > 0) {
-        fprintf(stderr, "tagbench edit: %zu caption(s) not saved; their edits are kept in "
-                "%s/.tagbench/journal.jsonl (tagbench recover %s)\n", rep.conflicts + rep.failed, dir, dir);
+        char msg[512];
+        snprintf(msg, sizeof msg, "%zu caption(s) not saved; their edits are kept in "
+                 "%s/.tagbench/journal.jsonl (tagbench recover %s)", rep.conflicts + rep.failed, dir, dir);
+        cli_error("edit", msg);
     }
     save_report_free(&rep);
     return rc == 0 ? EXIT_OK : EXIT_FAIL;
@@ -188,9 +190,7 @@ static int edit_run(dataset *ds, const edit_args *a)
         rc = dataset_apply(ds, a->ops, a->n_ops, sel, nsel, "edit", &res, &err);
     free(sel);
     if (rc < 0) {
-        fputs("tagbench edit: ", stderr);
-        cli_put(stderr, err.msg);
-        fputc('\n', stderr);
+        cli_error("edit", err.msg);
         return EXIT_FAIL;
     }
     if (a->dry_run)

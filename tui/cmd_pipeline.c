@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tagger/dataset.h"
 #include "tagger/error.h"
 #include "tagger/pipeline.h"
 #include "tagger/rng.h"
 #include "tui/caption_flags.h"
+#include "tui/cli.h"
 #include "tui/commands.h"
 
 #define PROG "tagbench pipeline"
@@ -25,6 +27,7 @@ enum { DRAWS_MAX = 10000000 };
 typedef struct pipeline_args {
     const char *caption; /* --caption TEXT, read as the contents of a caption file */
     const char *dir;     /* the positional DIR */
+    const char *ext;     /* --caption_extension in DIR mode */
     uint64_t seed;
     long draws;
     pipeline_when when;
@@ -47,7 +50,9 @@ typedef struct cmd_flag {
 
 static const cmd_flag cmd_flags[] = {
     {"caption", ARG_TEXT, ARG(caption), 0, 0, "TEXT",
-     "the caption, as the text of a caption file (required)"},
+     "the caption, as the text of a caption file (or give a dataset DIR)"},
+    {"caption_extension", ARG_TEXT, ARG(ext), 0, 0, "EXT",
+     "with DIR: caption files end with EXT (default .txt)"},
     {"seed", ARG_SEED, ARG(seed), 0, 0, "N", "seed of the random state (default 0)"},
     {"draws", ARG_LONG, ARG(draws), 0, DRAWS_MAX, "K", "number of draws to print, one per line (default 5)"},
     {"epoch", ARG_INT, ARG(when.epoch), 1, INT_MAX, "E",
@@ -70,12 +75,14 @@ static int label_len(const cmd_flag *f)
 
 static void usage_print(FILE *out)
 {
-    fputs("usage: " PROG " --caption TEXT [caption options] [--seed N] [--draws K]\n"
+    fputs("usage: " PROG " (--caption TEXT | DIR) [caption options] [--seed N] [--draws K]\n"
           "                         [--epoch E] [--step S] [--max_train_steps M] [--json]\n"
           "\n"
           "Prints K draws of kohya's caption pipeline (process_caption) for TEXT, one per line:\n"
-          "what K training steps could see. The random state is seeded once with --seed and the\n"
-          "draws follow one another in it, so the same seed and options print the same lines.\n"
+          "what K training steps could see. With a dataset DIR, K draws for every image, each line\n"
+          "starting with the caption file and a tab (images without a caption draw from their\n"
+          "folder's class tokens, as kohya does). The random state is seeded once with --seed and\n"
+          "the draws follow one another in it, so the same seed and options print the same lines.\n"
           "\n",
           out);
     int width = 0;
@@ -227,40 +234,113 @@ static void json_string_print(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void draw_print(FILE *out, const pipeline_args *a, long index, const char *text,
-                       size_t kept)
+/* file: the caption file in DIR mode (printed first, tab-separated), NULL for --caption. Text from
+ * files is made terminal-safe; JSON escapes it anyway. */
+static void draw_print(FILE *out, const pipeline_args *a, const char *file, long index,
+                       const char *text, size_t kept)
 {
     if (!a->json) {
-        fprintf(out, "%s\n", text);
+        if (file) {
+            cli_put(out, file);
+            fputc('\t', out);
+            cli_put(out, text);
+        } else {
+            fputs(text, out);
+        }
+        fputc('\n', out);
         return;
     }
-    fprintf(out, "{\"draw\": %ld, \"caption\": ", index);
+    fprintf(out, "{");
+    if (file) {
+        fprintf(out, "\"file\": ");
+        json_string_print(out, file);
+        fprintf(out, ", ");
+    }
+    fprintf(out, "\"draw\": %ld, \"caption\": ", index);
     json_string_print(out, text);
     fprintf(out, ", \"kept\": %zu}\n", kept);
 }
 
-static int draws_print(const pipeline_args *a)
+/* K consecutive draws of one caption file's text from the shared stream r. */
+static int caption_draws(const pipeline_args *a, const char *file, const char *raw, size_t len, rng *r)
 {
-    char *caption = pipeline_read_caption(a->caption, strlen(a->caption), a->opts.enable_wildcard);
+    char *caption = pipeline_read_caption(raw, len, a->opts.enable_wildcard);
     if (!caption) {
         fprintf(stderr, PROG ": out of memory\n");
         return EXIT_FAIL;
     }
-    rng r;
-    rng_seed(&r, a->seed);
     int status = EXIT_OK;
     for (long k = 0; k < a->draws && status == EXIT_OK; k++) {
         size_t kept = 0;
-        char *text = pipeline_process(caption, &a->opts, &a->when, &r, &kept);
+        char *text = pipeline_process(caption, &a->opts, &a->when, r, &kept);
         if (!text) {
             fprintf(stderr, PROG ": out of memory\n");
             status = EXIT_FAIL;
             break;
         }
-        draw_print(stdout, a, k, text, kept);
+        draw_print(stdout, a, file, k, text, kept);
         free(text);
     }
     free(caption);
+    return status;
+}
+
+/* The bytes of a caption file, as the trainer would read them; for an image without a caption,
+ * its folder's class tokens (what kohya trains it with). */
+static char *item_raw_caption(const dataset *ds, const ds_item *it, size_t *len)
+{
+    if (!it->has_file) {
+        const char *cls = ds->folders[it->folder].class_tokens;
+        *len = cls ? strlen(cls) : 0;
+        return strdup(cls ? cls : "");
+    }
+    char *path = dataset_path(ds, it->caption), *buf = NULL;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    free(path);
+    size_t cap = 0;
+    *len = 0;
+    for (size_t got = 1; f && got > 0; *len += got) {
+        if (*len + 4097 > cap) {
+            char *b = realloc(buf, cap = (*len + 4097) * 2);
+            if (!b)
+                break;
+            buf = b;
+        }
+        got = fread(buf + *len, 1, cap - *len - 1, f);
+    }
+    if (f)
+        fclose(f);
+    if (buf)
+        buf[*len] = '\0';
+    return buf;
+}
+
+static int dataset_draws(const pipeline_args *a, rng *r)
+{
+    dataset *ds = cli_open("pipeline", a->dir, a->ext);
+    if (!ds)
+        return EXIT_FAIL;
+    int status = EXIT_OK;
+    for (size_t i = 0; i < ds->n_items && status == EXIT_OK; i++) {
+        const ds_item *it = &ds->items[i];
+        size_t len;
+        char *raw = it->locked ? NULL : item_raw_caption(ds, it, &len);
+        if (raw)
+            status = caption_draws(a, it->has_file ? it->caption : it->image, raw, len, r);
+        else
+            fprintf(stderr, PROG ": %s: cannot read the caption\n", it->caption);
+        free(raw);
+    }
+    dataset_close(ds);
+    return status;
+}
+
+static int draws_print(const pipeline_args *a)
+{
+    rng r;
+    rng_seed(&r, a->seed);
+    int status = a->dir ? dataset_draws(a, &r)
+                        : caption_draws(a, NULL, a->caption, strlen(a->caption), &r);
     if (fflush(stdout) != 0 && status == EXIT_OK) {
         fprintf(stderr, PROG ": writing the output: %s\n", strerror(errno));
         status = EXIT_FAIL;
@@ -272,17 +352,11 @@ int cmd_pipeline(int argc, char **argv)
 {
     pipeline_args a;
     tg_error err = {{0}};
-    if (args_parse(argc, argv, &a, &err) < 0) {
-        fprintf(stderr, PROG ": %s\n" PROG ": see '" PROG " --help'\n", err.msg);
-        return EXIT_USAGE;
-    }
+    if (args_parse(argc, argv, &a, &err) < 0)
+        return cli_usage_error("pipeline", "%s", err.msg);
     if (a.help) {
         usage_print(stdout);
         return EXIT_OK;
-    }
-    if (a.dir) {
-        fprintf(stderr, PROG ": DIR mode needs the dataset library\n");
-        return EXIT_FAIL;
     }
     return draws_print(&a);
 }

@@ -21,9 +21,7 @@ static void recover_help(void)
 static void messages_print(char **m, size_t n)
 {
     for (size_t k = 0; k < n; k++) {
-        fputs("tagbench recover: ", stderr);
-        cli_put(stderr, m[k]);
-        fputc('\n', stderr);
+        cli_error("recover", m[k]);
     }
 }
 
@@ -31,13 +29,14 @@ static int recover_run(dataset *ds, bool dry_run)
 {
     tg_error err;
     journal_report jr;
-    if (dataset_journal_replay(ds, &jr, &err) < 0) {
-        fprintf(stderr, "tagbench recover: %s\n", err.msg);
+    if (dataset_journal_replay(ds, &jr, dry_run, &err) < 0) {
+        cli_error("recover", err.msg);
         return EXIT_FAIL;
     }
     messages_print(jr.messages, jr.n_messages);
-    printf("%zu caption(s) recovered, %zu kept aside (changed on disk or image gone)\n",
-           jr.replayed, jr.conflicts + jr.missing);
+    printf("%zu caption(s) %s, %zu %s aside (changed on disk or image gone)\n", jr.replayed,
+           dry_run ? "would be recovered" : "recovered", jr.conflicts + jr.missing,
+           dry_run ? "would be kept" : "kept");
     journal_report_free(&jr);
     if (dry_run)
         return EXIT_OK;
@@ -45,7 +44,7 @@ static int recover_run(dataset *ds, bool dry_run)
     int rc = dataset_save(ds, &sr, &err);
     messages_print(sr.messages, sr.n_messages);
     if (rc < 0)
-        fprintf(stderr, "tagbench recover: %s\n", err.msg);
+        cli_error("recover", err.msg);
     else
         printf("%zu caption(s) saved\n", sr.written);
     save_report_free(&sr);
@@ -86,14 +85,16 @@ int cmd_recover(int argc, char **argv)
     long pending = dataset_journal_pending(ds, &err);
     int rc = EXIT_OK;
     if (pending < 0) {
-        fprintf(stderr, "tagbench recover: %s\n", err.msg);
+        cli_error("recover", err.msg);
         rc = EXIT_FAIL;
     } else if (pending == 0) {
-        printf("nothing to recover in %s\n", dir);
+        fputs("nothing to recover in ", stdout);
+        cli_put(stdout, dir);
+        putchar('\n');
     } else if (discard) {
         rc = dataset_journal_discard(ds, &err) < 0 ? EXIT_FAIL : EXIT_OK;
         if (rc)
-            fprintf(stderr, "tagbench recover: %s\n", err.msg);
+            cli_error("recover", err.msg);
         else
             printf("discarded the unsaved edits of %ld caption(s)\n", pending);
     } else {

@@ -87,9 +87,11 @@ static void health_print(dataset *ds, const char *dir)
                rep.count[LINT_WARNING], rep.count[LINT_INFO], rep.n ? "  (tagbench check DIR)" : "");
     lint_report_free(&rep);
     long pending = dataset_journal_pending(ds, &err);
-    if (pending > 0)
-        printf("unsaved edits of %ld caption(s) from an earlier session: tagbench recover %s\n",
-               pending, dir);
+    if (pending > 0) {
+        printf("unsaved edits of %ld caption(s) from an earlier session: tagbench recover ", pending);
+        cli_put(stdout, dir);
+        putchar('\n');
+    }
 }
 
 int cmd_summary(int argc, char **argv)

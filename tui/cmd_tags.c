@@ -88,6 +88,9 @@ static int tags_json(const dataset *ds, const tags_args *a)
     cJSON *out;
     if (a->by_folder) {
         out = occurrence_by_folder(ds, a->kohya);
+        for (cJSON *f = out ? out->child : NULL; f && a->top >= 0; f = f->next)
+            while (cJSON_GetArraySize(f) > a->top) /* folders are sorted by count already */
+                cJSON_DeleteItemFromArray(f, a->top);
     } else {
         size_t n;
         occ_entry *e = occurrence_list(ds, OCC_ALL_FOLDERS, a->sort, &n);
@@ -112,6 +115,7 @@ static int tags_text(const dataset *ds, const tags_args *a)
 {
     if (a->kohya) /* kohya's counts are per occurrence of lower-cased text: show them as JSON does */
         return tags_json(ds, a);
+    bool first = true;
     for (uint32_t f = 0; f < (a->by_folder ? ds->n_folders : 1); f++) {
         const ds_folder *fd = &ds->folders[f];
         if (a->by_folder && !fd->n_items)
@@ -121,7 +125,8 @@ static int tags_text(const dataset *ds, const tags_args *a)
         if (!e)
             return EXIT_FAIL;
         if (a->by_folder) {
-            printf("%s", f ? "\n" : "");
+            printf("%s", first ? "" : "\n");
+            first = false;
             cli_put(stdout, *fd->rel ? fd->rel : ".");
             if (fd->repeats) {
                 printf("  (%d repeats, class \"", fd->repeats);

@@ -5,6 +5,7 @@
 
 #define MEMO_UNSET UINT32_MAX
 #define MEMO_REMOVED (UINT32_MAX - 1)
+#define MEMO_SPLIT (UINT32_MAX - 2) /* maps to several tags: recomputed each time */
 
 typedef struct tagbuf {
     uint32_t *t, n, cap;

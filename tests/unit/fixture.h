@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tagger/dataset.h"
+#include "tagger/edit.h"
 
 /* root + "/" + rel, malloc'd. */
 static inline char *fixture_path(const char *root, const char *rel)
@@ -250,6 +251,28 @@ static inline const ds_note *ds_note_find(const dataset *ds, const char *path, c
         if (strcmp(ds->notes[k].path, path) == 0 && (!needle || strstr(ds->notes[k].reason, needle)))
             return &ds->notes[k];
     return NULL;
+}
+
+/* Applies one operation (a, b as edit_op_init takes them) to the item whose image is image_rel,
+ * as one undoable step labelled "edit"; 0, or -1 with the reason printed. */
+static inline int ds_edit(dataset *ds, const char *image_rel, edit_kind kind, const char *a,
+                          const char *b)
+{
+    long i = ds ? ds_find(ds, image_rel) : -1;
+    if (i < 0) {
+        fprintf(stderr, "    no item %s\n", image_rel);
+        return -1;
+    }
+    edit_op op;
+    tg_error err = {{0}};
+    uint32_t sel = (uint32_t)i;
+    int rc = edit_op_init(&op, kind, a, b, 0, &err);
+    if (rc == 0)
+        rc = dataset_apply(ds, &op, 1, &sel, 1, "edit", NULL, &err);
+    if (rc < 0)
+        fprintf(stderr, "    editing %s: %s\n", image_rel, err.msg);
+    edit_op_free(&op);
+    return rc;
 }
 
 #endif
