@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tagger/bucket.h"
 #include "tagger/journal.h"
 #include "tagger/lint.h"
 #include "tagger/occurrence.h"
@@ -10,9 +11,10 @@
 
 static void summary_help(void)
 {
-    printf("usage: tagbench summary DIR [--top N] [--caption_extension EXT]\n\n"
+    printf("usage: tagbench summary DIR [--top N] [--resolution N] [--caption_extension EXT]\n\n"
            "Images, captions, folders (kohya N_name repeats and class tokens), image sizes, the\n"
-           "most frequent tags and the counts of `tagbench check`. `tagbench DIR` does the same.\n");
+           "kohya buckets they fall in at --resolution (default 512), the most frequent tags and\n"
+           "the counts of `tagbench check`. `tagbench DIR` does the same.\n");
 }
 
 static void folders_print(const dataset *ds)
@@ -65,6 +67,40 @@ static void sizes_print(dataset *ds)
     free(sc);
 }
 
+/* Where kohya's bucketing (enable_bucket, default sizes) would put the images, counted with
+ * repeats as ss_bucket_info counts them. */
+static void buckets_print(dataset *ds, int resolution)
+{
+    bucket_opts o;
+    bucket_opts_default(&o, resolution);
+    bucket_list bl;
+    tg_error err;
+    if (bucket_list_make(&bl, &o, &err) < 0) {
+        cli_error("summary", err.msg);
+        return;
+    }
+    size_t *count = calloc(bl.n + 1, sizeof *count), upscaled = 0;
+    for (size_t i = 0; count && i < ds->n_items; i++) {
+        const ds_item *it = &ds->items[i];
+        if (it->w <= 0)
+            continue;
+        bucket_fit fit = bucket_select(&bl, it->w, it->h);
+        for (size_t b = 0; b < bl.n; b++)
+            if (bl.resos[b].w == fit.bucket.w && bl.resos[b].h == fit.bucket.h)
+                count[b] += ds->folders[it->folder].repeats ? (size_t)ds->folders[it->folder].repeats : 1;
+        upscaled += fit.resized.w > it->w;
+    }
+    printf("kohya buckets at %d (enable_bucket, 256..1024, step 64; counts with repeats):", resolution);
+    for (size_t b = 0; count && b < bl.n; b++)
+        if (count[b])
+            printf(" %dx%d (%zu)", bl.resos[b].w, bl.resos[b].h, count[b]);
+    putchar('\n');
+    if (upscaled)
+        printf("%zu image(s) smaller than their bucket are upscaled\n", upscaled);
+    free(count);
+    bucket_list_free(&bl);
+}
+
 static void top_tags_print(const dataset *ds, long top)
 {
     size_t n;
@@ -97,7 +133,7 @@ static void health_print(dataset *ds, const char *dir)
 int cmd_summary(int argc, char **argv)
 {
     const char *dir = NULL, *ext = NULL, *v = NULL;
-    long top = 10;
+    long top = 10, resolution = 512;
     bool bad = false;
     for (int i = 1; i < argc && !bad; i++) {
         if (cli_flag(argv[i], "--help") || cli_flag(argv[i], "-h")) {
@@ -106,6 +142,10 @@ int cmd_summary(int argc, char **argv)
         } else if (cli_caption_ext("summary", &i, argc, argv, &ext, &bad)) {
         } else if (cli_opt("summary", &i, argc, argv, "--top", &v, &bad)) {
             top = v ? atol(v) : top;
+        } else if (cli_opt("summary", &i, argc, argv, "--resolution", &v, &bad)) {
+            resolution = v ? atol(v) : resolution;
+            if (!bad && (resolution < 64 || resolution > 8192))
+                return cli_usage_error("summary", "--resolution takes 64..8192, not \"%s\"", v);
         } else if (argv[i][0] == '-') {
             return cli_usage_error("summary", "unknown option %s", argv[i]);
         } else {
@@ -126,6 +166,7 @@ int cmd_summary(int argc, char **argv)
     printf(": %zu images, %zu with a %s caption\n", ds->n_items, captioned, ds->caption_ext);
     folders_print(ds);
     sizes_print(ds);
+    buckets_print(ds, (int)resolution);
     top_tags_print(ds, top);
     health_print(ds, dir);
     dataset_close(ds);

@@ -216,6 +216,18 @@ test_caption_changed_by_another_program_is_kept_aside() {
     expect_file d/b.txt.tagbench-recovered 'red, b, x\n'
 }
 
+test_crafted_journal_cannot_write_outside_the_dataset() {
+    # a dataset downloaded with a .tagbench/journal.jsonl in it: `tagbench recover` (which summary
+    # suggests) must not write where the journal's "file" points outside DIR
+    item d/a 'x\n'
+    mkdir -p d/.tagbench out
+    printf '{"file":"../out/evil.txt","base":null,"text":"pwned\\n"}\n' >d/.tagbench/journal.jsonl
+    tb recover d --dry-run
+    tb recover d
+    expect_eq "$(ls -A out)" "" "files written outside the dataset"
+    expect_file d/a.txt 'x\n'
+}
+
 # unshare flags that give a private mount namespace where tmpfs can be mounted, or "" if none.
 mount_ns() {
     mkdir -p probe
