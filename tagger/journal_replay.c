@@ -139,7 +139,8 @@ static int keep_aside(const dataset *ds, const entry *e, journal_report *rep, co
         free(path);
         return report_add(rep, msg);
     }
-    int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    /* O_NOFOLLOW: a symlink planted at that name must not redirect the write */
+    int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644) : -1;
     bool ok = fd >= 0 && file_write_all(fd, e->text, strlen(e->text)) == 0 && fsync(fd) == 0;
     if (fd >= 0)
         close(fd);
@@ -163,6 +164,21 @@ static uint32_t *tags_of(dataset *ds, const char *text, uint32_t *n)
     return ids;
 }
 
+/* A journal names captions relative to the dataset. One that names an absolute path or climbs
+ * out with ".." was not written by us (a hostile or broken file) and must not make us write
+ * outside the dataset. */
+static bool path_is_inside(const char *rel)
+{
+    if (!*rel || rel[0] == '/')
+        return false;
+    for (const char *p = rel; p; p = strchr(p, '/')) {
+        p += *p == '/';
+        if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
+            return false;
+    }
+    return true;
+}
+
 typedef struct replay {
     uint32_t *items, **tags, *n_tags;
     size_t n;
@@ -182,7 +198,11 @@ static int replay_collect(dataset *ds, entries *es, replay *rp, journal_report *
         const entry *e = &es->e[k];
         uint32_t i = dict_find(&paths, e->file, strlen(e->file));
         const ds_item *it = i < ds->n_items ? &ds->items[i] : NULL;
-        if (!it) {
+        if (!path_is_inside(e->file)) {
+            rep->missing++;
+            rc = report_add(rep, str_printf("%s: names a file outside the dataset; entry ignored",
+                                            e->file));
+        } else if (!it) {
             rep->missing++;
             rc = keep_aside(ds, e, rep, "its image is no longer in the dataset", dry_run);
         } else if (it->locked || e->has_base != (bool)it->has_file || e->base != it->disk_hash) {

@@ -145,19 +145,28 @@ static int lint_captions(dataset *ds, lint_report *rep, size_t *spaced, size_t *
     return rc;
 }
 
+/* Image errors start with the path they were given; the finding names the file already. */
+static const char *msg_without_path(const char *msg, const char *path)
+{
+    size_t n = strlen(path);
+    return strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
+}
+
 static int lint_images(dataset *ds, const lint_opts *o, lint_report *rep)
 {
     int rc = 0;
     for (size_t i = 0; i < ds->n_items && rc == 0; i++) {
         tg_error e;
         image img;
-        char *path = o->decode ? dataset_path(ds, ds->items[i].image) : NULL;
+        char *path = dataset_path(ds, ds->items[i].image);
+        if (!path)
+            return -1;
         if (dataset_probe(ds, i, &e) < 0)
-            rc = add(rep, LINT_ERROR, "bad-image", ds->items[i].image, "%s", e.msg);
-        else if (o->decode && path && image_load(path, &img, &e) < 0)
+            rc = add(rep, LINT_ERROR, "bad-image", ds->items[i].image, "%s", msg_without_path(e.msg, path));
+        else if (o->decode && image_load(path, &img, &e) < 0)
             rc = add(rep, strstr(e.msg, "WebP") ? LINT_INFO : LINT_ERROR, "bad-image",
-                     ds->items[i].image, "%s", e.msg);
-        else if (o->decode && path)
+                     ds->items[i].image, "%s", msg_without_path(e.msg, path));
+        else if (o->decode)
             image_free(&img);
         free(path);
     }
@@ -190,7 +199,7 @@ static int lint_variants(const dataset *ds, lint_report *rep)
         else if (id == n_before)
             first[id] = t;
         else
-            rc = add(rep, LINT_WARNING, "tag-variants", "", "\"%s\" (%u images) and \"%s\" (%u) "
+            rc = add(rep, LINT_WARNING, "tag-variants", "", "\"%s\" (%u image(s)) and \"%s\" (%u) "
                      "differ only in case or '_': kohya trains them as different tags",
                      dict_str(&ds->tags, first[id]), dataset_occurrence(ds, first[id]),
                      dict_str(&ds->tags, t), dataset_occurrence(ds, t));

@@ -95,6 +95,15 @@ static int stage_one(dataset *ds, uint32_t i, pending *p, save_report *rep)
     memset(p, 0, sizeof *p);
     p->item = i;
     p->path = dataset_path(ds, it->caption);
+    struct stat lst;
+    if (p->path && lstat(p->path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        /* write where the link points, so the link (say into a shared tag store) survives */
+        char *target = realpath(p->path, NULL);
+        if (target) {
+            free(p->path);
+            p->path = target;
+        }
+    }
     size_t len;
     char *text = dataset_caption_text(ds, i, &len), *why = NULL;
     if (!p->path || !text) {

@@ -157,7 +157,7 @@ static uint32_t *edit_select(const dataset *ds, const char *expr, size_t *n)
     return sel;
 }
 
-static int edit_save(dataset *ds, const char *dir)
+static int edit_save(dataset *ds, const char *dir, size_t *written)
 {
     save_report rep;
     tg_error err;
@@ -173,6 +173,7 @@ static int edit_save(dataset *ds, const char *dir)
                  "%s/.tagbench/journal.jsonl (tagbench recover %s)", rep.conflicts + rep.failed, dir, dir);
         cli_error("edit", msg);
     }
+    *written = rep.written;
     save_report_free(&rep);
     return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }
@@ -193,14 +194,20 @@ static int edit_run(dataset *ds, const edit_args *a)
         cli_error("edit", err.msg);
         return EXIT_FAIL;
     }
+    size_t written = 0;
     if (a->dry_run)
         rc = edit_diff_print(ds, stdout) < 0 ? EXIT_FAIL : EXIT_OK;
     else
-        rc = edit_save(ds, a->dir);
-    if (!a->quiet)
-        fprintf(a->dry_run ? stderr : stdout, "%zu of %zu selected image(s) %s%s\n", res.changed,
-                nsel, a->dry_run ? "would change (dry run, nothing written)" : "changed",
-                res.locked ? " (some skipped: unreadable caption)" : "");
+        rc = edit_save(ds, a->dir, &written);
+    if (a->quiet)
+        return rc;
+    if (a->dry_run)
+        fprintf(stderr, "%zu of %zu selected image(s) would change (dry run, nothing written)",
+                res.changed, nsel);
+    else
+        printf("%zu of %zu selected image(s) changed, %zu caption(s) saved", res.changed, nsel, written);
+    fprintf(a->dry_run ? stderr : stdout, "%s\n",
+            res.locked ? "; some skipped: unreadable caption" : "");
     return rc;
 }
 

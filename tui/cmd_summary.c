@@ -141,7 +141,10 @@ int cmd_summary(int argc, char **argv)
             return EXIT_OK;
         } else if (cli_caption_ext("summary", &i, argc, argv, &ext, &bad)) {
         } else if (cli_opt("summary", &i, argc, argv, "--top", &v, &bad)) {
-            top = v ? atol(v) : top;
+            char *end = NULL;
+            top = v ? strtol(v, &end, 10) : top;
+            if (!bad && (!*v || *end || top < 0))
+                return cli_usage_error("summary", "--top takes a count, not \"%s\"", v);
         } else if (cli_opt("summary", &i, argc, argv, "--resolution", &v, &bad)) {
             resolution = v ? atol(v) : resolution;
             if (!bad && (resolution < 64 || resolution > 8192))

@@ -47,7 +47,7 @@ static int tags_parse(int argc, char **argv, tags_args *a)
         } else if (cli_opt("tags", &i, argc, argv, "--top", &v, &bad)) {
             char *end;
             a->top = v ? strtol(v, &end, 10) : 0;
-            if (!bad && (*end || a->top < 0))
+            if (!bad && (!*v || *end || a->top < 0))
                 return cli_usage_error("tags", "--top takes a count, not \"%s\"", v);
         } else if (cli_caption_ext("tags", &i, argc, argv, &a->ext, &bad)) {
         } else if (cli_flag(argv[i], "--by-folder")) {

@@ -22,7 +22,7 @@ test_zero_byte_image_named_with_reason() {
     tb check d
     expect_eq "$rc" 1 "exit status"
     expect_contains "$out" "bad-image        1_x/z.png:"
-    expect_contains "$out" "d/1_x/z.png: empty file (0 bytes)"
+    expect_contains "$out" "bad-image        1_x/z.png: empty file (0 bytes)"
     tb summary d
     expect_eq "$rc" 0 "summary exit status"
     expect_contains "$out" "unreadable (1)"
@@ -34,7 +34,7 @@ test_truncated_png_header_named_with_reason() {
     mv t.png d/1_x/t.png
     tb check d
     expect_eq "$rc" 1 "exit status"
-    expect_contains "$out" "d/1_x/t.png: PNG header truncated (the file is 20 bytes)"
+    expect_contains "$out" "bad-image        1_x/t.png: PNG header truncated (the file is 20 bytes)"
 }
 
 test_truncated_png_data_found_by_decode() {
@@ -42,7 +42,7 @@ test_truncated_png_data_found_by_decode() {
     mkdir -p d/1_x && mv t.png d/1_x/t.png
     tb check d --decode
     expect_eq "$rc" 1 "exit status"
-    expect_contains "$out" "d/1_x/t.png: truncated PNG: the 'IDAT' chunk"
+    expect_contains "$out" "bad-image        1_x/t.png: truncated PNG: the 'IDAT' chunk"
     expect_contains "$out" "file ends at byte 300"
 }
 
@@ -51,8 +51,8 @@ test_garbage_with_image_name_named_with_reason() {
     capf d/1_x/h.png 'hello\n'
     tb check d
     expect_eq "$rc" 1 "exit status"
-    expect_contains "$out" "d/1_x/g.jpg: a GIF image; only PNG, JPEG, BMP and WebP are read"
-    expect_contains "$out" "d/1_x/h.png: not an image (the content is not PNG, JPEG, BMP or WebP)"
+    expect_contains "$out" "bad-image        1_x/g.jpg: a GIF image; only PNG, JPEG, BMP and WebP are read"
+    expect_contains "$out" "bad-image        1_x/h.png: not an image (the content is not PNG, JPEG, BMP or WebP)"
 }
 
 test_bomb_header_refused_without_allocating() {
@@ -66,7 +66,7 @@ test_bomb_header_refused_without_allocating() {
         san_clean
     fi
     expect_eq "$rc" 1 "exit status"
-    expect_contains "$out" "d/1_x/b.png: declared size 100000x100000 exceeds the 178956970-pixel limit; refusing to decode"
+    expect_contains "$out" "bad-image        1_x/b.png: declared size 100000x100000 exceeds the 178956970-pixel limit; refusing to decode"
     tb summary d
     expect_eq "$rc" 0 "summary exit status"
     expect_contains "$out" "unreadable (1)"
@@ -93,7 +93,7 @@ test_caption_that_is_a_directory() {
     expect_contains "$out" "unreadable       1_x/dir.txt: not a regular file"
     tb edit d --add y
     expect_eq "$rc" 0 "edit exit status"
-    expect_contains "$out" "(some skipped: unreadable caption)"
+    expect_contains "$out" "; some skipped: unreadable caption"
     [ -d d/1_x/dir.txt ] || fail "the folder dir.txt was replaced"
     expect_file d/1_x/a.txt 'x, y\n'
 }
@@ -171,7 +171,7 @@ test_empty_dataset() {
     expect_eq "$rc" 1 "check exit status"
     expect_contains "$out" "error   no-images        .: no images found"
     tb edit d --add x
-    expect_eq "$out" "0 of 0 selected image(s) changed" "edit output"
+    expect_eq "$out" "0 of 0 selected image(s) changed, 0 caption(s) saved" "edit output"
     [ -e d/.tagbench ] && fail "edit of an empty dataset left .tagbench"
 }
 

@@ -108,7 +108,7 @@ test_tag_variants_warns() {
     item d/1_x/b 'blue sky, x\n'
     expect_finding d tag-variants . warning 0
     tb check d
-    expect_contains "$out" '"Blue_Sky" (1 images) and "blue sky" (1)'
+    expect_contains "$out" '"Blue_Sky" (1 image(s)) and "blue sky" (1)'
 }
 
 test_bad_image_zero_bytes() {

@@ -19,7 +19,7 @@ test_add_appends_only_where_missing() {
     item d/b 'blue, red\n'
     tb edit d --add blue
     expect_eq "$rc" 0 "exit status"
-    expect_eq "$out" "1 of 2 selected image(s) changed" "summary line"
+    expect_eq "$out" "1 of 2 selected image(s) changed, 1 caption(s) saved" "summary line"
     expect_file d/a.txt 'red, a, blue\n'
     expect_file d/b.txt 'blue, red\n'
 }
@@ -52,7 +52,7 @@ test_rename_and_merge_into_existing_tag() {
     item d/c 'grey, cat\n'
     tb edit d --rename kitty cat
     expect_eq "$rc" 0 "exit status"
-    expect_eq "$out" "2 of 3 selected image(s) changed" "summary line"
+    expect_eq "$out" "2 of 3 selected image(s) changed, 2 caption(s) saved" "summary line"
     expect_file d/a.txt 'cat, grey\n'
     expect_file d/b.txt 'cat, grey\n'
     expect_file d/c.txt 'grey, cat\n'
@@ -127,7 +127,7 @@ test_escape_parens_once() {
     tb edit d --escape-parens
     expect_file d/a.txt 'foo \\(bar\\), \\(done\\), plain\n'
     tb edit d --escape-parens
-    expect_eq "$out" "0 of 1 selected image(s) changed" "second escape changes nothing"
+    expect_eq "$out" "0 of 1 selected image(s) changed, 0 caption(s) saved" "second escape changes nothing"
 }
 
 test_operations_apply_in_the_order_given() {
@@ -151,7 +151,7 @@ test_unchanged_captions_write_nothing() {
     tree_state d >before
     tb edit d --add red
     expect_eq "$rc" 0 "exit status"
-    expect_eq "$out" "0 of 3 selected image(s) changed" "summary line"
+    expect_eq "$out" "0 of 3 selected image(s) changed, 0 caption(s) saved" "summary line"
     tree_state d >after
     cmp -s before after || fail "an edit that changes nothing changed the dataset"
 }
@@ -171,7 +171,7 @@ test_filter_and_not() {
     item d/b 'red, small\n'
     item d/c 'blue, small\n'
     tb edit d --filter 'red & !large' --add hit
-    expect_eq "$out" "1 of 1 selected image(s) changed" "summary line"
+    expect_eq "$out" "1 of 1 selected image(s) changed, 1 caption(s) saved" "summary line"
     expect_file d/a.txt 'red, large\n'
     expect_file d/b.txt 'red, small, hit\n'
     expect_file d/c.txt 'blue, small\n'
@@ -195,7 +195,7 @@ test_filter_quoted_tag_with_operator_characters() {
     item d/a 'rock & roll, guitar\n'
     item d/b 'rock, roll\n'
     tb edit d --filter '"rock & roll"' --add hit
-    expect_eq "$out" "1 of 1 selected image(s) changed" "summary line"
+    expect_eq "$out" "1 of 1 selected image(s) changed, 1 caption(s) saved" "summary line"
     expect_file d/a.txt 'rock & roll, guitar, hit\n'
     expect_file d/b.txt 'rock, roll\n'
 }
@@ -451,6 +451,19 @@ test_help_exits_0() {
     tb edit --help
     expect_eq "$rc" 0 "exit status"
     expect_contains "$out" "usage: tagbench edit DIR"
+}
+
+# A caption that is a symlink (a shared tag store, say) is written through: the link survives
+# and the file it points to gets the edit.
+test_symlinked_caption_is_written_through() {
+    mkdir -p d/1_x store
+    cp "$ROOT/datasets/shapes/10_shapes/0001.png" d/1_x/a.png
+    printf 'a, b\n' >store/a.txt
+    ln -s ../../store/a.txt d/1_x/a.txt
+    run "$TAGBENCH" edit d --add c
+    expect_eq "$rc" 0 "exit status"
+    [ -L d/1_x/a.txt ] || fail "the caption symlink was replaced by a file"
+    expect_eq "$(cat store/a.txt)" "a, b, c" "the link target"
 }
 
 run_tests
