@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages tagbench needs that this machine lacks (apt-get when root,
 # otherwise prints the exact command). Idempotent and quiet when nothing is missing.
-PKGS="make gcc libc6-dev pkg-config libncurses-dev libsixel-dev libcjson-dev libstb-dev libopenblas-dev tmux python3"
+PKGS="make gcc libc6-dev pkg-config libncurses-dev libsixel-dev libcjson-dev libstb-dev libopenblas-dev tmux python3 patch"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

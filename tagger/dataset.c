@@ -30,6 +30,18 @@ char *str_printf(const char *fmt, ...)
     return s;
 }
 
+int messages_add(char ***list, size_t *n, char *msg)
+{
+    char **m = msg ? realloc(*list, sizeof *m * (*n + 1)) : NULL;
+    if (!m) {
+        free(msg);
+        return -1;
+    }
+    *list = m;
+    m[(*n)++] = msg;
+    return 0;
+}
+
 int dataset_add_note(dataset *ds, ds_note_kind kind, const char *path, const char *reason)
 {
     ds_note *ns = realloc(ds->notes, sizeof *ns * (ds->n_notes + 1));

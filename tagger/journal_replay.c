@@ -119,14 +119,7 @@ long dataset_journal_pending(const dataset *ds, tg_error *err)
 
 static int report_add(journal_report *rep, char *msg)
 {
-    char **m = msg ? realloc(rep->messages, sizeof *m * (rep->n_messages + 1)) : NULL;
-    if (!m) {
-        free(msg);
-        return -1;
-    }
-    rep->messages = m;
-    m[rep->n_messages++] = msg;
-    return 0;
+    return messages_add(&rep->messages, &rep->n_messages, msg);
 }
 
 /* Keeps a journaled text that cannot be replayed, beside where its caption is or was. */

@@ -26,14 +26,7 @@ typedef struct pending {
 static int report(save_report *rep, size_t *counter, char *msg)
 {
     (*counter)++;
-    char **m = msg ? realloc(rep->messages, sizeof *m * (rep->n_messages + 1)) : NULL;
-    if (!m) {
-        free(msg);
-        return -1;
-    }
-    rep->messages = m;
-    m[rep->n_messages++] = msg;
-    return 0;
+    return messages_add(&rep->messages, &rep->n_messages, msg);
 }
 
 /* 0 if the caption on disk is still what we read; else 1 (conflict) or 2 (failure), with *why. */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tui/cli.h"
+
 typedef enum flag_kind { FLAG_INT, FLAG_REAL, FLAG_TEXT, FLAG_SWITCH } flag_kind;
 
 typedef struct caption_flag {
@@ -55,17 +57,6 @@ static const caption_flag flags[] = {
 
 enum { N_FLAGS = sizeof flags / sizeof flags[0] };
 
-/* `given` (n bytes) names `name` when equal with '-' read as '_'. */
-static bool name_matches(const char *name, const char *given, size_t n)
-{
-    if (strlen(name) != n)
-        return false;
-    for (size_t k = 0; k < n; k++)
-        if (name[k] != (given[k] == '-' ? '_' : given[k]))
-            return false;
-    return true;
-}
-
 /* The flag that `arg` names, with *inline_value pointing after a '=' (NULL when there is none). */
 static const caption_flag *flag_find(const char *arg, const char **inline_value)
 {
@@ -74,7 +65,7 @@ static const caption_flag *flag_find(const char *arg, const char **inline_value)
     const char *name = arg + 2, *eq = strchr(name, '=');
     size_t n = eq ? (size_t)(eq - name) : strlen(name);
     for (size_t k = 0; k < N_FLAGS; k++) {
-        if (name_matches(flags[k].name, name, n)) {
+        if (cli_name_matches(flags[k].name, name, n)) {
             *inline_value = eq ? eq + 1 : NULL;
             return &flags[k];
         }

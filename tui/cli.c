@@ -52,6 +52,16 @@ void cli_put(FILE *out, const char *s)
     cli_put_n(out, s, strlen(s));
 }
 
+bool cli_name_matches(const char *name, const char *given, size_t n)
+{
+    if (strlen(name) != n)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if (name[k] != (given[k] == '-' ? '_' : given[k]))
+            return false;
+    return true;
+}
+
 bool cli_flag(const char *arg, const char *name)
 {
     return strcmp(arg, name) == 0;

@@ -21,6 +21,9 @@ void cli_put_n(FILE *out, const char *s, size_t n);
 bool cli_opt(const char *cmd, int *i, int argc, char **argv, const char *name, const char **val,
              bool *bad);
 bool cli_flag(const char *arg, const char *name);
+/* `given` (n bytes) names option `name` when equal with '-' read as '_' (kohya spells options
+ * with '_', people type '-'). */
+bool cli_name_matches(const char *name, const char *given, size_t n);
 /* --caption_extension / --caption-ext */
 bool cli_caption_ext(const char *cmd, int *i, int argc, char **argv, const char **ext, bool *bad);
 

@@ -102,16 +102,6 @@ static void usage_print(FILE *out)
           out);
 }
 
-static bool name_matches(const char *name, const char *given, size_t n)
-{
-    if (strlen(name) != n)
-        return false;
-    for (size_t k = 0; k < n; k++)
-        if (name[k] != (given[k] == '-' ? '_' : given[k]))
-            return false;
-    return true;
-}
-
 static const cmd_flag *cmd_flag_find(const char *arg, const char **inline_value)
 {
     if (strcmp(arg, "-h") == 0) {
@@ -123,7 +113,7 @@ static const cmd_flag *cmd_flag_find(const char *arg, const char **inline_value)
     const char *name = arg + 2, *eq = strchr(name, '=');
     size_t n = eq ? (size_t)(eq - name) : strlen(name);
     for (size_t k = 0; k < N_CMD_FLAGS; k++) {
-        if (name_matches(cmd_flags[k].name, name, n)) {
+        if (cli_name_matches(cmd_flags[k].name, name, n)) {
             *inline_value = eq ? eq + 1 : NULL;
             return &cmd_flags[k];
         }

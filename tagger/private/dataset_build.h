@@ -13,6 +13,8 @@ int item_set_tags(dataset *ds, ds_item *it, const uint32_t *tags, uint32_t n);
 /* Occurrence bookkeeping (occurrence.c). */
 int occ_add_item(dataset *ds, const ds_item *it, int sign);
 void occ_free(dataset *ds);
+/* Appends msg (owned; NULL means out of memory) to a message list; -1 on OOM (msg freed). */
+int messages_add(char ***list, size_t *n, char *msg);
 /* Duplicates a string (NULL on failure). */
 char *str_dup(const char *s);
 char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

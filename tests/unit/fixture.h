@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/check.h"
 #include "tagger/dataset.h"
 #include "tagger/edit.h"
 
@@ -273,6 +274,17 @@ static inline int ds_edit(dataset *ds, const char *image_rel, edit_kind kind, co
         fprintf(stderr, "    editing %s: %s\n", image_rel, err.msg);
     edit_op_free(&op);
     return rc;
+}
+
+/* Opens a dataset, counting a failure as a failed check (with the reason on stderr). */
+static inline dataset *fixture_open(const char *root, const dataset_opts *opts)
+{
+    tg_error err = {{0}};
+    dataset *ds = dataset_open(root, opts, &err);
+    CHECK(ds != NULL);
+    if (!ds)
+        fprintf(stderr, "    dataset_open(%s): %s\n", root, err.msg);
+    return ds;
 }
 
 #endif

@@ -13,16 +13,6 @@
 
 #define PNG "\x89PNG not really"
 
-static dataset *open_ok(const char *root, const dataset_opts *opts)
-{
-    tg_error err = {{0}};
-    dataset *ds = dataset_open(root, opts, &err);
-    CHECK(ds != NULL);
-    if (!ds)
-        fprintf(stderr, "    dataset_open(%s): %s\n", root, err.msg);
-    return ds;
-}
-
 /* The kohya tree most tests start from. */
 static char *tree_make(void)
 {
@@ -40,7 +30,7 @@ static char *tree_make(void)
 static void test_open_kohya_tree(void)
 {
     char *root = tree_make();
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds) {
         CHECK_INT(ds->n_items, 4);
         CHECK_STR(ds->caption_ext, ".txt");
@@ -82,7 +72,7 @@ static void test_open_kohya_tree(void)
 static void test_items_in_byte_order(void)
 {
     char *root = tree_make();
-    dataset *ds = open_ok(root, NULL), *again = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL), *again = fixture_open(root, NULL);
     static const char *want[] = {"root.png", "10_red things/a.png", "10_red things/sub/c.png",
                                  "3_x_y/b.jpg"};
     if (ds && again && ds->n_items == 4 && again->n_items == 4) {
@@ -101,7 +91,7 @@ static void test_items_in_byte_order(void)
 static void test_image_without_caption(void)
 {
     char *root = tree_make();
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     long c = ds ? ds_find(ds, "10_red things/sub/c.png") : -1;
     CHECK(c >= 0);
     if (c >= 0) {
@@ -119,7 +109,7 @@ static void test_image_without_caption(void)
 static void test_root_level_image(void)
 {
     char *root = tree_make();
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     long i = ds ? ds_find(ds, "root.png") : -1;
     CHECK(i >= 0);
     if (i >= 0) {
@@ -135,7 +125,7 @@ static void test_orphan_caption_noted(void)
     char *root = tree_make();
     fixture_write(root, "10_red things/lonely.txt", "no image\n");
     fixture_write(root, "notes.md", "not a caption\n");
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds) {
         CHECK_INT(ds->n_items, 4);
         const ds_note *n = ds_note_find(ds, "10_red things/lonely.txt", NULL);
@@ -154,7 +144,7 @@ static void test_hidden_entries_ignored(void)
     fixture_write(root, ".hidden/h.png", PNG);
     fixture_write(root, ".hidden/h.txt", "secret\n");
     fixture_write(root, ".dot.png", PNG);
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds) {
         CHECK_INT(ds->n_items, 4);
         CHECK(ds_find(ds, ".hidden/h.png") < 0);
@@ -172,7 +162,7 @@ static void test_two_images_one_caption(void)
     fixture_write(root, "foo.png", PNG);
     fixture_write(root, "foo.jpg", PNG);
     fixture_write(root, "foo.txt", "shared\n");
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds) {
         CHECK_INT(ds->n_items, 1);
         long jpg = ds_find(ds, "foo.jpg"), png = ds_find(ds, "foo.png");
@@ -196,7 +186,7 @@ static void check_caption_ext(const char *ext)
     fixture_write(root, "pic.txt", "from txt\n");
     fixture_write(root, "orphan.caption", "x\n");
     dataset_opts opts = {.caption_ext = ext};
-    dataset *ds = open_ok(root, &opts);
+    dataset *ds = fixture_open(root, &opts);
     if (ds) {
         CHECK_STR(ds->caption_ext, ".caption");
         CHECK_INT(ds->n_items, 1);
@@ -226,7 +216,7 @@ static void test_folders_without_repeats(void)
         snprintf(rel, sizeof rel, "%s/i.png", names[i]);
         fixture_write(root, rel, PNG);
     }
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     for (size_t i = 0; ds && i < sizeof names / sizeof names[0]; i++) {
         long f = ds_folder_at(ds, names[i]);
         CHECK(f >= 0);
@@ -255,7 +245,7 @@ static void test_odd_file_names(void)
     fixture_write(root, "UPPER.txt", "upper\n");
     fixture_write(root, "many.dots.in.name.jpeg", PNG);
     fixture_write(root, "many.dots.in.name.txt", "dots\n");
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     char buf[64];
     if (ds) {
         CHECK_INT(ds->n_items, 5);
@@ -275,7 +265,7 @@ static void test_symlink_loop(void)
     char *root = tree_make();
     char *link = fixture_path(root, "10_red things/loop");
     CHECK_INT(symlink(".", link), 0);
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds) {
         CHECK_INT(ds->n_items, 4); /* nothing seen twice */
         const ds_note *n = ds_note_find(ds, "10_red things/loop", "loop");
@@ -295,7 +285,7 @@ static void test_symlinked_folder_followed(void)
     fixture_write(outside, "o.png", PNG);
     fixture_write(outside, "o.txt", "outside\n");
     CHECK_INT(symlink(outside, link), 0);
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     char buf[64];
     if (ds)
         CHECK_STR(ds_tags(ds, ds_find(ds, "linked/o.png"), buf, sizeof buf), "outside");
@@ -308,7 +298,7 @@ static void test_symlinked_folder_followed(void)
 /* What a user who cannot read part of the dataset gets: the rest opens, with notes. */
 static void check_unreadable(const char *root)
 {
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds) {
         CHECK_INT(ds->n_items, 5); /* the folder's image is unknown, secret.png is in */
         const ds_note *n = ds_note_find(ds, "locked", NULL);
@@ -366,7 +356,7 @@ static void test_directory_named_like_an_image(void)
     fixture_write(root, "z.png/inner.png", PNG);
     fixture_write(root, "z.png/inner.txt", "inner\n");
     fixture_write(root, "z.txt", "not for the folder\n");
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds) {
         CHECK(ds_find(ds, "z.png") < 0);
         char buf[64];
@@ -383,7 +373,7 @@ static void test_caption_that_is_a_directory(void)
     char *root = fixture_make();
     fixture_write(root, "d.png", PNG);
     fixture_mkdir(root, "d.txt");
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     long d = ds ? ds_find(ds, "d.png") : -1;
     CHECK(d >= 0);
     if (d >= 0) {
@@ -401,7 +391,7 @@ static void test_caption_that_is_a_directory(void)
 static void test_empty_dataset(void)
 {
     char *root = fixture_make();
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds) {
         CHECK_INT(ds->n_items, 0);
         CHECK_INT(ds->n_notes, 0);
@@ -440,7 +430,7 @@ static void test_root_with_trailing_slash(void)
 {
     char *root = tree_make();
     char *slashed = fixture_path(root, "");
-    dataset *ds = open_ok(slashed, NULL);
+    dataset *ds = fixture_open(slashed, NULL);
     if (ds) {
         CHECK_STR(ds->root, root);
         CHECK_INT(ds->n_items, 4);
@@ -459,7 +449,7 @@ static void test_empty_caption_file(void)
     char *root = fixture_make();
     fixture_write(root, "e.png", PNG);
     fixture_write(root, "e.txt", "");
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds && ds->n_items == 1) {
         CHECK(ds->items[0].has_file);
         CHECK(!ds->items[0].locked);
@@ -479,7 +469,7 @@ static void test_unedited_caption_text_is_file_bytes(void)
     fixture_write(root, "0.txt", texts[0]);
     fixture_write(root, "1.txt", texts[1]);
     fixture_write(root, "2.txt", texts[2]);
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     for (size_t i = 0; ds && i < 3 && i < ds->n_items; i++) {
         size_t len = 0;
         char *text = dataset_caption_text(ds, i, &len);
@@ -502,7 +492,7 @@ static void test_occurrence_overall_and_per_folder(void)
     fixture_write(root, "3_x_y/c.txt", "red, circle\n");
     fixture_write(root, "top.png", PNG);
     fixture_write(root, "top.txt", "Red, red_circle\n");
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     if (ds) {
         CHECK_INT(ds_occ(ds, "red"), 3); /* a.png repeats it: counted once */
         CHECK_INT(ds_occ(ds, "circle"), 2);
@@ -528,7 +518,7 @@ static void test_non_utf8_caption_kept(void)
     char *root = fixture_make();
     fixture_write(root, "n.png", PNG);
     fixture_write(root, "n.txt", "caf\xe9, ok\n");
-    dataset *ds = open_ok(root, NULL);
+    dataset *ds = fixture_open(root, NULL);
     char buf[64];
     if (ds)
         CHECK_STR(ds_tags(ds, 0, buf, sizeof buf), "caf\xe9, ok");

@@ -13,23 +13,13 @@
 
 #define PNG "\x89PNG not really"
 
-static dataset *open_ok(const char *root)
-{
-    tg_error err = {{0}};
-    dataset *ds = dataset_open(root, NULL, &err);
-    CHECK(ds != NULL);
-    if (!ds)
-        fprintf(stderr, "    dataset_open: %s\n", err.msg);
-    return ds;
-}
-
 /* A dataset of one image whose caption is text. */
 static dataset *single_open(char **root, const char *text)
 {
     *root = fixture_make();
     fixture_write(*root, "one.png", PNG);
     fixture_write(*root, "one.txt", text);
-    return open_ok(*root);
+    return fixture_open(*root, NULL);
 }
 
 /* Four images over two kohya folders, and one whose caption cannot be read (it is a folder). */
@@ -44,7 +34,7 @@ static dataset *multi_open(char **root)
     fixture_write(*root, "3_b/3.txt", "red, square, small\n");
     fixture_write(*root, "3_b/4.png", PNG);
     fixture_mkdir(*root, "3_b/4.txt");
-    return open_ok(*root);
+    return fixture_open(*root, NULL);
 }
 
 /* Applies one operation to sel[0..n) (NULL: every item) as one step; returns dataset_apply's rc. */
@@ -252,7 +242,7 @@ static void test_sort_by_count(void)
     fixture_write(root, "2.txt", "common, mid\n");
     fixture_write(root, "3.png", PNG);
     fixture_write(root, "3.txt", "common\n");
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     char buf[256];
     if (ds) {
         uint32_t first = 0;

@@ -17,16 +17,6 @@
 #define PNG "\x89PNG not really"
 #define JOURNAL ".tagbench/journal.jsonl"
 
-static dataset *open_ok(const char *root)
-{
-    tg_error err = {{0}};
-    dataset *ds = dataset_open(root, NULL, &err);
-    CHECK(ds != NULL);
-    if (!ds)
-        fprintf(stderr, "    dataset_open: %s\n", err.msg);
-    return ds;
-}
-
 static void journal_start_ok(dataset *ds)
 {
     tg_error err = {{0}};
@@ -141,7 +131,7 @@ static void check_file(const char *root, const char *rel, const char *want)
 static void test_edits_are_journaled_as_they_happen(void)
 {
     char *root = folder_make();
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_start_ok(ds);
     CHECK(fixture_exists(root, JOURNAL));
     CHECK_INT(ds_edit(ds, "a.png", EDIT_ADD, "x", NULL), 0);
@@ -158,7 +148,7 @@ static void test_edits_are_journaled_as_they_happen(void)
 static void test_journal_not_started_writes_nothing(void)
 {
     char *root = folder_make();
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     CHECK_INT(ds_edit(ds, "a.png", EDIT_ADD, "x", NULL), 0);
     CHECK(!fixture_exists(root, ".tagbench"));
     dataset_close(ds);
@@ -168,7 +158,7 @@ static void test_journal_not_started_writes_nothing(void)
 static void test_start_and_close_leaves_no_trace(void)
 {
     char *root = folder_make();
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_start_ok(ds);
     dataset_close(ds);
     CHECK(!fixture_exists(root, ".tagbench"));
@@ -181,7 +171,7 @@ static void test_killed_session_is_pending(void)
     session_killed(root, edits_ab);
     CHECK(fixture_exists(root, JOURNAL));
     check_file(root, "a.txt", "a1\n"); /* never saved */
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     CHECK_INT(pending(ds), 2);
     if (ds) {
         CHECK_INT(ds->n_dirty, 0); /* opening alone replays nothing */
@@ -199,7 +189,7 @@ static void test_replay_restores_edits_and_save_writes_them(void)
 {
     char *root = folder_make();
     session_killed(root, edits_abc);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
     CHECK_INT(rep.replayed, 3);
@@ -243,7 +233,7 @@ static void test_replayed_edits_survive_a_second_kill(void)
     int status = 0;
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status));
     CHECK_INT(WEXITSTATUS(status), 0);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     CHECK_INT(pending(ds), 2);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
@@ -259,7 +249,7 @@ static void test_replay_conflict_keeps_both_versions(void)
     char *root = folder_make();
     session_killed(root, edits_ab);
     fixture_write(root, "a.txt", "changed by someone\n");
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
     CHECK_INT(rep.conflicts, 1);
@@ -288,7 +278,7 @@ static void test_replay_caption_created_meanwhile(void)
     char *root = folder_make();
     session_killed(root, edits_abc);
     fixture_write(root, "c.txt", "theirs\n");
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
     CHECK_INT(rep.conflicts, 1);
@@ -307,7 +297,7 @@ static void test_replay_image_gone(void)
     char *img = fixture_path(root, "b.png");
     unlink(img);
     free(img);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
     CHECK_INT(rep.missing, 1);
@@ -323,7 +313,7 @@ static void test_discard(void)
 {
     char *root = folder_make();
     session_killed(root, edits_ab);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     tg_error err = {{0}};
     CHECK_INT(ds ? dataset_journal_discard(ds, &err) : -1, 0);
     CHECK(!fixture_exists(root, JOURNAL));
@@ -334,7 +324,7 @@ static void test_discard(void)
     check_file(root, "a.txt", "a1\n");
     check_file(root, "b.txt", "b1\n");
     CHECK(!fixture_exists(root, ".tagbench"));
-    ds = open_ok(root);
+    ds = fixture_open(root, NULL);
     CHECK_INT(pending(ds), 0);
     CHECK_STR(tags_of(ds, "a.png"), "a1");
     dataset_close(ds);
@@ -344,13 +334,13 @@ static void test_discard(void)
 static void test_full_save_removes_the_journal(void)
 {
     char *root = folder_make();
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_start_ok(ds);
     CHECK_INT(ds_edit(ds, "a.png", EDIT_ADD, "x", NULL), 0);
     save_report srep;
     CHECK_INT(save(ds, &srep), 0);
     save_report_free(&srep);
-    dataset *other = open_ok(root); /* another session sees nothing unsaved */
+    dataset *other = fixture_open(root, NULL); /* another session sees nothing unsaved */
     CHECK_INT(pending(other), 0);
     dataset_close(other);
     CHECK(!fixture_exists(root, JOURNAL));
@@ -367,7 +357,7 @@ static void test_full_save_removes_the_journal(void)
 static void test_partial_save_keeps_unsaved_entries(void)
 {
     char *root = folder_make();
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_start_ok(ds);
     CHECK_INT(ds_edit(ds, "a.png", EDIT_ADD, "x", NULL), 0);
     CHECK_INT(ds_edit(ds, "b.png", EDIT_ADD, "y", NULL), 0);
@@ -375,7 +365,7 @@ static void test_partial_save_keeps_unsaved_entries(void)
     save_report srep;
     CHECK_INT(save(ds, &srep), 1);
     save_report_free(&srep);
-    dataset *other = open_ok(root);
+    dataset *other = fixture_open(root, NULL);
     CHECK_INT(pending(other), 1); /* a's edit, not b's (saved) */
     dataset_close(other);
     dataset_close(ds);
@@ -386,14 +376,14 @@ static void test_partial_save_keeps_unsaved_entries(void)
 static void test_edit_before_journal_start_kept_after_partial_save(void)
 {
     char *root = folder_make();
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     CHECK_INT(ds_edit(ds, "a.png", EDIT_ADD, "x", NULL), 0);
     journal_start_ok(ds);
     fixture_write(root, "a.txt", "someone else\n");
     save_report srep;
     CHECK_INT(save(ds, &srep), 1); /* "stays an unsaved edit (and in the journal)" */
     save_report_free(&srep);
-    dataset *other = open_ok(root);
+    dataset *other = fixture_open(root, NULL);
     CHECK_INT(pending(other), 1);
     dataset_close(other);
     dataset_close(ds);
@@ -412,7 +402,7 @@ static void test_torn_last_line_ignored(void)
         fclose(f);
     }
     free(path);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     CHECK_INT(pending(ds), 2);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
@@ -443,7 +433,7 @@ static void test_torn_line_does_not_swallow_the_next_entry(void)
 {
     char *root = folder_make();
     session_killed(root, torn_write_then_edit);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     CHECK_INT(pending(ds), 1);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
@@ -458,7 +448,7 @@ static void test_undone_edit_replays_to_nothing(void)
     char *root = folder_make();
     session_killed(root, edit_then_undo);
     CHECK_INT(journal_lines(root), 2);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
     CHECK_INT(rep.conflicts + rep.missing, 0);
@@ -480,7 +470,7 @@ static void test_replay_then_undo_gives_disk_state(void)
 {
     char *root = folder_make();
     session_killed(root, edits_ab);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
     journal_report_free(&rep);
@@ -510,7 +500,7 @@ static void test_replay_odd_file_names_and_text(void)
     fixture_write(root, "esc\x1b[2J.txt", "\xef\xbb\xbf" "b\r\nrest\x01\r\n");
     fixture_write(root, "caf\xe9.png", PNG); /* a name that is not UTF-8 */
     session_killed(root, edits_odd_names);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
     CHECK_INT(rep.replayed, 3);
@@ -529,7 +519,7 @@ static void test_replay_odd_file_names_and_text(void)
 static void test_pending_ignores_own_journal(void)
 {
     char *root = folder_make();
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_start_ok(ds);
     CHECK_INT(ds_edit(ds, "a.png", EDIT_ADD, "x", NULL), 0);
     CHECK_INT(pending(ds), 0); /* "left by an earlier session": this one's own edits are not */
@@ -541,7 +531,7 @@ static void test_second_replay_keeps_journaling(void)
 {
     char *root = folder_make();
     session_killed(root, edits_ab);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     journal_report rep;
     CHECK_INT(replay(ds, &rep), 0);
     journal_report_free(&rep);

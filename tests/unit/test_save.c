@@ -13,16 +13,6 @@
 
 #define PNG "\x89PNG not really"
 
-static dataset *open_ok(const char *root)
-{
-    tg_error err = {{0}};
-    dataset *ds = dataset_open(root, NULL, &err);
-    CHECK(ds != NULL);
-    if (!ds)
-        fprintf(stderr, "    dataset_open: %s\n", err.msg);
-    return ds;
-}
-
 static void edit_item(dataset *ds, const char *image_rel, edit_kind kind, const char *a, const char *b)
 {
     CHECK_INT(ds_edit(ds, image_rel, kind, a, b), 0);
@@ -111,7 +101,7 @@ static void test_unedited_files_never_touched(void)
         snprintf(rel, sizeof rel, "%zu.txt", i);
         fixture_stat(root, rel, &before[i]);
     }
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     edit_item(ds, "edited.png", EDIT_ADD, "f", NULL);
     edit_item(ds, "0.png", EDIT_ADD, "c", NULL); /* edited, then undone: nothing to save */
     tg_error err = {{0}};
@@ -136,7 +126,7 @@ static void check_layout_kept(const char *before, const char *after)
     char *root = fixture_make();
     fixture_write(root, "a.png", PNG);
     fixture_write(root, "a.txt", before);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     edit_item(ds, "a.png", EDIT_ADD, "c", NULL);
     save_report rep;
     CHECK_INT(save(ds, &rep), 0);
@@ -170,13 +160,13 @@ static void test_saved_file_reads_back_the_same(void)
     char *root = fixture_make();
     fixture_write(root, "a.png", PNG);
     fixture_write(root, "a.txt", "\xef\xbb\xbf" "x,y\r\nline two\r\n");
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     edit_item(ds, "a.png", EDIT_PREPEND, "first", NULL);
     save_report rep;
     CHECK_INT(save(ds, &rep), 0);
     save_report_free(&rep);
     dataset_close(ds);
-    ds = open_ok(root);
+    ds = fixture_open(root, NULL);
     char buf[128];
     if (ds) {
         CHECK_STR(ds_tags(ds, 0, buf, sizeof buf), "first, x, y");
@@ -193,7 +183,7 @@ static void test_new_caption_for_image_without_one(void)
 {
     char *root = fixture_make();
     fixture_write(root, "sub/c.png", PNG);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     edit_item(ds, "sub/c.png", EDIT_ADD, "x", NULL);
     save_report rep;
     CHECK_INT(save(ds, &rep), 0);
@@ -223,7 +213,7 @@ static dataset *two_edited_open(char **root)
     fixture_write(*root, "a.txt", "a1\n");
     fixture_write(*root, "b.png", PNG);
     fixture_write(*root, "b.txt", "b1\n");
-    dataset *ds = open_ok(*root);
+    dataset *ds = fixture_open(*root, NULL);
     edit_item(ds, "a.png", EDIT_ADD, "mine", NULL);
     edit_item(ds, "b.png", EDIT_ADD, "mine", NULL);
     return ds;
@@ -287,7 +277,7 @@ static void test_conflict_caption_created_meanwhile(void)
 {
     char *root = fixture_make();
     fixture_write(root, "c.png", PNG);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     edit_item(ds, "c.png", EDIT_ADD, "mine", NULL);
     fixture_write(root, "c.txt", "theirs\n");
     save_report rep;
@@ -333,7 +323,7 @@ static void test_mode_preserved(void)
     fixture_write(root, "b.txt", "b\n");
     fixture_chmod(root, "a.txt", 0640);
     fixture_chmod(root, "b.txt", 0600);
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     edit_item(ds, "a.png", EDIT_ADD, "x", NULL);
     edit_item(ds, "b.png", EDIT_ADD, "x", NULL);
     save_report rep;
@@ -356,7 +346,7 @@ static void test_second_save_writes_nothing(void)
     char *root = fixture_make();
     fixture_write(root, "a.png", PNG);
     fixture_write(root, "a.txt", "a\n");
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     edit_item(ds, "a.png", EDIT_ADD, "x", NULL);
     save_report rep;
     CHECK_INT(save(ds, &rep), 0);
@@ -379,7 +369,7 @@ static void test_undo_after_save_saves_the_old_tags(void)
     char *root = fixture_make();
     fixture_write(root, "a.png", PNG);
     fixture_write(root, "a.txt", "a,b\n");
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     edit_item(ds, "a.png", EDIT_REMOVE, "b", NULL);
     save_report rep;
     CHECK_INT(save(ds, &rep), 0);
@@ -404,7 +394,7 @@ static void test_save_with_nothing_edited(void)
     char *root = fixture_make();
     fixture_write(root, "a.png", PNG);
     fixture_write(root, "a.txt", "a\n");
-    dataset *ds = open_ok(root);
+    dataset *ds = fixture_open(root, NULL);
     save_report rep;
     CHECK_INT(save(ds, &rep), 0);
     CHECK_INT(rep.written + rep.conflicts + rep.failed, 0);
