@@ -49,7 +49,7 @@ int item_read_caption(dataset *ds, ds_item *it, int dirfd, const char *name)
     char *text = NULL;
     size_t len = 0;
     char reason[256];
-    if (file_read_at(dirfd, name, &text, &len, reason, sizeof reason) < 0) {
+    if (file_read_at(dirfd, name, CAPTION_MAX_BYTES, &text, &len, reason, sizeof reason) < 0) {
         it->locked = 1;
         it->has_file = 1;
         return dataset_add_note(ds, NOTE_UNREADABLE, it->caption, reason);

@@ -29,6 +29,7 @@ typedef struct scan {
 typedef struct entry {
     char *name;
     unsigned char is_dir;
+    unsigned char d_type; /* from readdir: DT_UNKNOWN or DT_LNK need a stat to tell a folder */
 } entry;
 
 static int entry_cmp(const void *a, const void *b)
@@ -96,6 +97,7 @@ static int list_dir(int fd, entry **out, size_t *n)
             *out = t;
         }
         (*out)[*n].name = str_dup(e->d_name);
+        (*out)[*n].d_type = e->d_type;
         (*out)[(*n)++].is_dir = e->d_type == DT_DIR;
     }
     closedir(d);
@@ -120,7 +122,7 @@ static char *caption_name(const char *img, const char *ext)
 
 static entry *find_entry(entry *es, size_t n, const char *name)
 {
-    entry key = {(char *)name, 0};
+    entry key = {(char *)name, 0, 0};
     return bsearch(&key, es, n, sizeof *es, entry_cmp);
 }
 
@@ -174,6 +176,8 @@ static bool is_dir_at(int fd, entry *e)
 {
     if (e->is_dir)
         return true;
+    if (e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
+        return false;
     struct stat st;
     /* DT_UNKNOWN filesystems and symlinks: ask stat, which follows links */
     return fstatat(fd, e->name, &st, 0) == 0 && S_ISDIR(st.st_mode);

@@ -41,7 +41,8 @@ static int read_fd(int fd, size_t size, char **out, size_t *len)
     return 0;
 }
 
-int file_read_at(int dirfd, const char *name, char **out, size_t *len, char *reason, size_t rsize)
+int file_read_at(int dirfd, const char *name, size_t limit, char **out, size_t *len, char *reason,
+                 size_t rsize)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
@@ -54,9 +55,9 @@ int file_read_at(int dirfd, const char *name, char **out, size_t *len, char *rea
         snprintf(reason, rsize, "cannot stat: %s", strerror(errno));
     else if (!S_ISREG(st.st_mode))
         snprintf(reason, rsize, "not a regular file");
-    else if (st.st_size > CAPTION_MAX_BYTES)
-        snprintf(reason, rsize, "%lld bytes is too large for a caption (limit %d)",
-                 (long long)st.st_size, CAPTION_MAX_BYTES);
+    else if ((size_t)st.st_size > limit)
+        snprintf(reason, rsize, "%lld bytes is too large (the limit is %zu)",
+                 (long long)st.st_size, limit);
     else if (read_fd(fd, (size_t)st.st_size, out, len) < 0)
         snprintf(reason, rsize, "cannot read: %s", strerror(errno));
     else

@@ -79,7 +79,7 @@ static int entries_load(const dataset *ds, const char *suffix, entries *es, tg_e
         return 0;
     }
     int rc = 0;
-    if (file_read_at(AT_FDCWD, path, &text, &len, reason, sizeof reason) < 0)
+    if (file_read_at(AT_FDCWD, path, JOURNAL_MAX_BYTES, &text, &len, reason, sizeof reason) < 0)
         rc = error_set(err, "%s: %s", path, reason);
     for (char *line = text, *nl; rc == 0 && line && *line; line = nl + 1) {
         if (!(nl = strchr(line, '\n')))

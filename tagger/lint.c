@@ -127,7 +127,8 @@ static int lint_captions(dataset *ds, lint_report *rep, size_t *spaced, size_t *
         }
         char *path = dataset_path(ds, it->caption), *text, reason[256];
         size_t len;
-        if (!path || file_read_at(AT_FDCWD, path, &text, &len, reason, sizeof reason) < 0) {
+        if (!path ||
+            file_read_at(AT_FDCWD, path, CAPTION_MAX_BYTES, &text, &len, reason, sizeof reason) < 0) {
             free(path);
             continue; /* already a note from the scan */
         }

@@ -41,18 +41,34 @@ occ_entry *occurrence_list(const dataset *ds, uint32_t folder, occ_sort sort, si
     return e;
 }
 
-static bool add_count(cJSON *obj, const char *key, int delta)
+/* Counts for kohya's rules: tag text interned into a dict, counts by id, in order of first
+ * appearance (the order of sd-scripts' Python dict). */
+typedef struct kohya_counts {
+    dict tags;
+    uint32_t *count;
+    uint32_t cap;
+} kohya_counts;
+
+static bool kohya_count(kohya_counts *kc, const char *t, size_t len)
 {
-    cJSON *c = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (c) {
-        cJSON_SetNumberValue(c, c->valuedouble + delta);
-        return true;
+    uint32_t id = dict_intern(&kc->tags, t, len);
+    if (id == DICT_NONE)
+        return false;
+    if (id >= kc->cap) {
+        uint32_t cap = kc->cap ? kc->cap * 2 : 1024;
+        uint32_t *c = realloc(kc->count, sizeof *c * cap);
+        if (!c)
+            return false;
+        memset(c + kc->cap, 0, sizeof *c * (cap - kc->cap));
+        kc->count = c;
+        kc->cap = cap;
     }
-    return cJSON_AddNumberToObject(obj, key, delta) != NULL;
+    kc->count[id]++;
+    return true;
 }
 
 /* kohya: split on ',', strip, lower-case, skip empties, count each occurrence. */
-static bool add_kohya_caption(cJSON *obj, const char *caption)
+static bool kohya_caption(kohya_counts *kc, const char *caption)
 {
     char *copy = str_dup(caption), *save = NULL;
     bool ok = copy != NULL;
@@ -65,24 +81,39 @@ static bool add_kohya_caption(cJSON *obj, const char *caption)
         for (char *p = t; *p; p++)
             *p = (char)tolower((unsigned char)*p);
         if (len)
-            ok = add_count(obj, t, 1);
+            ok = kohya_count(kc, t, len);
     }
     free(copy);
     return ok;
 }
 
-static bool add_kohya_item(const dataset *ds, size_t i, cJSON *obj)
+static bool kohya_item(const dataset *ds, size_t i, kohya_counts *kc)
 {
     const ds_item *it = &ds->items[i];
     if (!it->has_file)
-        return add_kohya_caption(obj, ds->folders[it->folder].class_tokens);
+        return kohya_caption(kc, ds->folders[it->folder].class_tokens);
     size_t len;
     char *text = dataset_caption_text(ds, i, &len);
     char *nl = text ? strchr(text, '\n') : NULL;
     if (nl)
         *nl = '\0'; /* kohya reads the first line */
-    bool ok = text && add_kohya_caption(obj, text);
+    bool ok = text && kohya_caption(kc, text);
     free(text);
+    return ok;
+}
+
+static bool kohya_folder(const dataset *ds, uint32_t f, cJSON *obj)
+{
+    kohya_counts kc = {.count = NULL};
+    dict_init(&kc.tags);
+    bool ok = true;
+    for (size_t i = 0; ok && i < ds->n_items; i++)
+        if (ds->items[i].folder == f)
+            ok = kohya_item(ds, i, &kc);
+    for (uint32_t id = 0; ok && id < kc.tags.n; id++)
+        ok = cJSON_AddNumberToObject(obj, dict_str(&kc.tags, id), kc.count[id]) != NULL;
+    free(kc.count);
+    dict_free(&kc.tags);
     return ok;
 }
 
@@ -92,12 +123,8 @@ static bool add_folder(const dataset *ds, uint32_t f, bool kohya_rules, cJSON *r
     cJSON *obj = cJSON_AddObjectToObject(root, kohya_rules ? fd->name : *fd->rel ? fd->rel : ".");
     if (!obj)
         return false;
-    if (kohya_rules) {
-        for (size_t i = 0; i < ds->n_items; i++)
-            if (ds->items[i].folder == f && !add_kohya_item(ds, i, obj))
-                return false;
-        return true;
-    }
+    if (kohya_rules)
+        return kohya_folder(ds, f, obj);
     size_t n;
     occ_entry *e = occurrence_list(ds, f, OCC_BY_COUNT, &n);
     bool ok = e != NULL;

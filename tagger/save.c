@@ -44,7 +44,7 @@ static int disk_check(const ds_item *it, const char *path, mode_t *mode, char **
     *mode = st.st_mode & 07777;
     char *text, reason[256];
     size_t len;
-    if (file_read_at(AT_FDCWD, path, &text, &len, reason, sizeof reason) < 0)
+    if (file_read_at(AT_FDCWD, path, CAPTION_MAX_BYTES, &text, &len, reason, sizeof reason) < 0)
         return *why = str_dup(reason), 2;
     bool changed = hash_bytes(text, len) != it->disk_hash;
     free(text);

@@ -136,7 +136,7 @@ test_oversized_caption_is_refused_not_edited() {
     cp d/1_x/big.txt big.orig
     tb check d
     expect_eq "$rc" 1 "exit status"
-    expect_contains "$out" "1_x/big.txt: 2000000 bytes is too large for a caption"
+    expect_contains "$out" "1_x/big.txt: 2000000 bytes is too large (the limit is 1048576)"
     tb edit d --add y
     cmp -s d/1_x/big.txt big.orig || fail "the oversized caption was rewritten"
 }
