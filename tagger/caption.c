@@ -105,6 +105,22 @@ static bool spans_duplicate(const caption *c, const char *text)
 
 int caption_parse(const char *text, size_t len, caption *c)
 {
+    if (caption_split(text, len, c) < 0)
+        return -1;
+    size_t start = c->bom ? 3 : 0, end = c->rest_off;
+    if (end > start && text[end - 1] == '\n')
+        end--;
+    if (c->crlf)
+        end--;
+    c->multiline = has_text(text + c->rest_off, len - c->rest_off);
+    c->non_utf8 = !utf8_valid(text + start, len - start);
+    c->canonical = spans_canonical(c, text, start, end);
+    c->duplicates = spans_duplicate(c, text);
+    return 0;
+}
+
+int caption_split(const char *text, size_t len, caption *c)
+{
     memset(c, 0, sizeof *c);
     size_t start = 0;
     if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
@@ -119,14 +135,10 @@ int caption_parse(const char *text, size_t len, caption *c)
         end--;
     }
     c->trailing_eol = len > 0 && text[len - 1] == '\n';
-    c->multiline = has_text(text + c->rest_off, len - c->rest_off);
-    c->non_utf8 = !utf8_valid(text + start, len - start);
     if (split_tags(c, text, start, end) < 0) {
         caption_free(c);
         return -1;
     }
-    c->canonical = spans_canonical(c, text, start, end);
-    c->duplicates = spans_duplicate(c, text);
     return 0;
 }
 

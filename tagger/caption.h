@@ -29,8 +29,11 @@ typedef struct caption {
     bool duplicates;   /* a tag appears twice */
 } caption;
 
-/* Splits text[0..len) into tags. Returns 0, or -1 when out of memory. */
+/* Splits text[0..len) into tags and fills every field. Returns 0, or -1 when out of memory. */
 int caption_parse(const char *text, size_t len, caption *c);
+/* The same without the linter's facts (non_utf8, multiline, canonical, duplicates stay false):
+ * what opening a dataset of 100k captions needs, at a fraction of the cost. */
+int caption_split(const char *text, size_t len, caption *c);
 void caption_free(caption *c);
 
 /* How an edited caption is laid out on disk: what to keep from the file it replaces. */

@@ -84,7 +84,10 @@ dataset *dataset_open(const char *root, const dataset_opts *opts, tg_error *err)
         dataset_close(ds);
         return NULL;
     }
-    if (dataset_scan(ds, err) < 0) {
+    int rc = dataset_scan(ds, err);
+    if (rc == 0 && dataset_read_captions(ds) < 0)
+        rc = error_set(err, "%s: out of memory while reading captions", root);
+    if (rc < 0) {
         dataset_close(ds);
         return NULL;
     }

@@ -147,8 +147,8 @@ static int item_add(scan *s, int dirfd, const char *rel, const char *img, const 
         return -1;
     ds->n_items++;
     ds->folders[folder].n_items++;
-    if (cap_exists)
-        return item_read_caption(ds, it, dirfd, cap);
+    (void)dirfd;
+    it->has_file = cap_exists; /* read after the scan, on all cores (dataset_read.c) */
     return 0;
 }
 

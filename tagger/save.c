@@ -2,6 +2,7 @@
  * temporary file beside it; one syncfs makes all of them durable at once (a per-file fsync would
  * cost minutes on 100k captions); phase 2 renames them into place and syncs again. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +18,14 @@
 
 #define NEW_FILE_MODE ((mode_t)-1)
 
+enum { STAGE_OK, STAGE_CONFLICT, STAGE_FAILED };
+
 typedef struct pending {
     uint32_t item;
     char *path, *tmp;
     uint64_t hash;
+    int status;  /* STAGE_* */
+    char *why;   /* when not STAGE_OK */
 } pending;
 
 static int report(save_report *rep, size_t *counter, char *msg)
@@ -39,13 +44,14 @@ static int disk_check(const ds_item *it, const char *path, mode_t *mode, char **
             return *why = str_dup("was created by another program since the dataset was opened"), 1;
         return 0;
     }
-    if (stat(path, &st) < 0)
-        return *why = str_printf("was deleted or moved since it was read (%s)", strerror(errno)), 1;
-    *mode = st.st_mode & 07777;
     char *text, reason[256];
     size_t len;
-    if (file_read_at(AT_FDCWD, path, CAPTION_MAX_BYTES, &text, &len, reason, sizeof reason) < 0)
-        return *why = str_dup(reason), 2;
+    if (file_read_stat(AT_FDCWD, path, CAPTION_MAX_BYTES, &text, &len, &st, reason, sizeof reason) < 0) {
+        bool gone = errno == ENOENT;
+        *why = gone ? str_printf("was deleted or moved since it was read (%s)", reason) : str_dup(reason);
+        return gone ? 1 : 2;
+    }
+    *mode = st.st_mode & 07777;
     bool changed = hash_bytes(text, len) != it->disk_hash;
     free(text);
     if (changed)
@@ -55,22 +61,42 @@ static int disk_check(const ds_item *it, const char *path, mode_t *mode, char **
     return 0;
 }
 
-static char *temp_write(const char *path, const char *text, size_t len, mode_t mode, char **why)
+/* Creates the temporary file with the caption's own mode (a new caption: 0666, less the umask, like
+ * any editor), so a chmod is needed only when the umask hides bits the caption had. */
+static int temp_create(const char *path, char **tmp, mode_t mode, mode_t mask)
 {
+    static unsigned counter;
     const char *slash = strrchr(path, '/');
-    char *tmp = str_printf("%.*s.%s.tagbench-XXXXXX", (int)(slash - path + 1), path, slash + 1);
-    int fd = tmp ? mkostemp(tmp, O_CLOEXEC) : -1;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        *tmp = str_printf("%.*s.%s.tagbench-%ld-%u", (int)(slash - path + 1), path, slash + 1,
+                          (long)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+        int fd = *tmp ? open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) : -1;
+        if (fd >= 0 && (mode & mask) && fchmod(fd, mode) < 0) {
+            close(fd);
+            unlink(*tmp);
+            fd = -1;
+        }
+        if (fd >= 0 || !*tmp || errno != EEXIST)
+            return fd;
+        free(*tmp);
+        *tmp = NULL;
+    }
+    return -1;
+}
+
+static char *temp_write(const char *path, const char *text, size_t len, mode_t mode, mode_t mask,
+                        char **why)
+{
+    if (mode == NEW_FILE_MODE)
+        mode = 0666 & ~mask;
+    char *tmp = NULL;
+    int fd = temp_create(path, &tmp, mode, mask);
     if (fd < 0) {
         *why = str_printf("cannot create a temporary file beside it: %s", strerror(errno));
         free(tmp);
         return NULL;
     }
-    if (mode == NEW_FILE_MODE) { /* a new caption: honour the umask like any editor */
-        mode_t mask = umask(0);
-        umask(mask);
-        mode = 0666 & ~mask;
-    }
-    bool ok = fchmod(fd, mode) == 0 && file_write_all(fd, text, len) == 0;
+    bool ok = file_write_all(fd, text, len) == 0;
     int e = errno;
     close(fd);
     if (!ok) {
@@ -82,11 +108,11 @@ static char *temp_write(const char *path, const char *text, size_t len, mode_t m
     return tmp;
 }
 
-static int stage_one(dataset *ds, uint32_t i, pending *p, save_report *rep)
+/* Checks one caption against the disk and writes its temporary file. Runs on worker threads: it
+ * only reads the dataset and writes its own pending entry. */
+static void stage_one(const dataset *ds, pending *p, mode_t mask)
 {
-    ds_item *it = &ds->items[i];
-    memset(p, 0, sizeof *p);
-    p->item = i;
+    const ds_item *it = &ds->items[p->item];
     p->path = dataset_path(ds, it->caption);
     struct stat lst;
     if (p->path && lstat(p->path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
@@ -98,27 +124,68 @@ static int stage_one(dataset *ds, uint32_t i, pending *p, save_report *rep)
         }
     }
     size_t len;
-    char *text = dataset_caption_text(ds, i, &len), *why = NULL;
-    if (!p->path || !text) {
-        free(text);
-        return -1;
+    char *text = dataset_caption_text(ds, p->item, &len);
+    p->status = STAGE_FAILED;
+    if (p->path && text) {
+        mode_t mode = NEW_FILE_MODE;
+        int st = disk_check(it, p->path, &mode, &p->why);
+        if (st == 0 && (p->tmp = temp_write(p->path, text, len, mode, mask, &p->why))) {
+            p->hash = hash_bytes(text, len);
+            p->status = STAGE_OK;
+        } else if (st == 1) {
+            p->status = STAGE_CONFLICT;
+        }
     }
-    mode_t mode = NEW_FILE_MODE;
-    int st = disk_check(it, p->path, &mode, &why);
-    if (st == 0 && (p->tmp = temp_write(p->path, text, len, mode, &why)))
-        p->hash = hash_bytes(text, len);
     free(text);
-    if (p->tmp)
-        return 0;
-    int rc = report(rep, st == 1 ? &rep->conflicts : &rep->failed,
-                    str_printf("%s: %s", p->path, why ? why : "out of memory"));
-    free(why);
-    return rc;
+}
+
+typedef struct stage_job {
+    const dataset *ds;
+    pending *ps;
+    size_t n, offset, stride;
+    mode_t mask;
+} stage_job;
+
+static void *stage_worker(void *arg)
+{
+    stage_job *j = arg;
+    for (size_t k = j->offset; k < j->n; k += j->stride)
+        stage_one(j->ds, &j->ps[k], j->mask);
+    return NULL;
+}
+
+/* Creating files is most of a save's time, mostly in the kernel: spread it over the cores. */
+static void stage_all(const dataset *ds, pending *ps, size_t n)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cpus < 1 ? 1 : cpus > 8 ? 8 : (size_t)cpus;
+    if (n < 64)
+        threads = 1;
+    pthread_t tid[8];
+    stage_job jobs[8];
+    bool started[8] = {false};
+    for (size_t t = 0; t < threads; t++) {
+        jobs[t] = (stage_job){ds, ps, n, t, threads, mask};
+        started[t] = t > 0 && pthread_create(&tid[t], NULL, stage_worker, &jobs[t]) == 0;
+    }
+    stage_worker(&jobs[0]);
+    for (size_t t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            stage_worker(&jobs[t]);
+    }
 }
 
 static int commit_one(dataset *ds, pending *p, save_report *rep)
 {
     ds_item *it = &ds->items[p->item];
+    if (p->status != STAGE_OK)
+        return report(rep, p->status == STAGE_CONFLICT ? &rep->conflicts : &rep->failed,
+                      str_printf("%s: %s", p->path ? p->path : ds->items[p->item].caption,
+                                 p->why ? p->why : "out of memory"));
     int rc = it->has_file ? rename(p->tmp, p->path)
                           : renameat2(AT_FDCWD, p->tmp, AT_FDCWD, p->path, RENAME_NOREPLACE);
     if (rc < 0) {
@@ -156,28 +223,25 @@ static void sync_root(const dataset *ds)
 int dataset_save(dataset *ds, save_report *rep, tg_error *err)
 {
     memset(rep, 0, sizeof *rep);
-    pending *ps = malloc(sizeof *ps * (ds->n_dirty + 1));
+    pending *ps = calloc(ds->n_dirty + 1, sizeof *ps);
     if (!ps)
         return error_set(err, "out of memory");
     size_t n = 0;
+    for (size_t i = 0; i < ds->n_items; i++)
+        if (ds->items[i].dirty)
+            ps[n++].item = (uint32_t)i;
+    stage_all(ds, ps, n);
+    if (n)
+        sync_root(ds); /* every new text is on disk before any caption is replaced */
     int rc = 0;
-    for (size_t i = 0; i < ds->n_items && rc == 0; i++) {
-        if (!ds->items[i].dirty)
-            continue;
-        rc = stage_one(ds, (uint32_t)i, &ps[n], rep);
-        if (ps[n].tmp)
-            n++;
-        else
-            free(ps[n].path);
-    }
-    sync_root(ds);
     for (size_t k = 0; k < n; k++) {
         if (rc == 0)
             rc = commit_one(ds, &ps[k], rep);
-        else
+        else if (ps[k].tmp)
             unlink(ps[k].tmp);
         free(ps[k].path);
         free(ps[k].tmp);
+        free(ps[k].why);
     }
     free(ps);
     if (n)

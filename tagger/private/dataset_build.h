@@ -6,8 +6,8 @@
 int dataset_add_note(dataset *ds, ds_note_kind kind, const char *path, const char *reason);
 /* Scans the folder tree into ds->items/folders/notes (dataset_scan.c). */
 int dataset_scan(dataset *ds, tg_error *err);
-/* Reads and parses one caption file into the item (dataset_read.c). */
-int item_read_caption(dataset *ds, ds_item *it, int dirfd, const char *name);
+/* Reads and parses the caption file of every item that has one (dataset_read.c). */
+int dataset_read_captions(dataset *ds);
 /* Replaces an item's tags, keeping occurrence counts and the dirty flag current. */
 int item_set_tags(dataset *ds, ds_item *it, const uint32_t *tags, uint32_t n);
 /* Occurrence bookkeeping (occurrence.c). */

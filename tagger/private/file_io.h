@@ -15,6 +15,10 @@
  * returns -1. */
 int file_read_at(int dirfd, const char *name, size_t limit, char **out, size_t *len, char *reason,
                  size_t rsize);
+struct stat;
+/* file_read_at that also gives the file's stat (mode, size) from the same open. */
+int file_read_stat(int dirfd, const char *name, size_t limit, char **out, size_t *len,
+                   struct stat *st, char *reason, size_t rsize);
 /* Writes all of buf to fd, retrying short writes; -1 with errno set on failure. */
 int file_write_all(int fd, const char *buf, size_t len);
 
