@@ -359,7 +359,7 @@ static int occurrence_round(bench *b)
     }
     t[1] = now_s() - t0;
     t0 = now_s();
-    cJSON *j = occurrence_by_folder(b->ds, false);
+    cJSON *j = occurrence_by_folder(b->ds, false, OCC_BY_COUNT);
     t[2] = now_s() - t0;
     t0 = now_s();
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
@@ -377,7 +377,7 @@ static int occurrence_round(bench *b)
 static int occurrence_kohya(bench *b)
 {
     double t = now_s();
-    cJSON *j = occurrence_by_folder(b->ds, true);
+    cJSON *j = occurrence_by_folder(b->ds, true, OCC_BY_COUNT);
     sample_add(b, M_OCC_KOHYA, now_s() - t);
     char folder[SYNTH_NAME_MAX]; /* kohya keys by the folder's own name, "N_name" */
     synth_folder_name(0, folder, sizeof folder);

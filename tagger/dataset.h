@@ -66,7 +66,7 @@ typedef struct dataset {
     dict tags;              /* tag id <-> text */
     uint32_t *occ;          /* tag id -> number of images carrying it (kept current on edits) */
     uint32_t occ_cap;
-    struct occ_folder_map *occ_folder; /* (folder, tag) -> images */
+    struct occ_folder_map *occ_folder; /* (folder, tag) -> images; built on first use */
     uint32_t *mark;         /* scratch: per tag id, for de-duplicating one caption's tags */
     uint32_t mark_epoch;
     history *hist;
@@ -93,10 +93,12 @@ static inline const char *dataset_tag(const dataset *ds, const ds_item *it, uint
 char *dataset_path(const dataset *ds, const char *rel);
 /* Reads the image header of item i (if not done yet); returns 0 or -1 with err. */
 int dataset_probe(dataset *ds, size_t i, tg_error *err);
-/* The caption text the item would have on disk now (canonical if edited, else as read). */
+/* The text dataset_save would write for the item: its tags in canonical form, with the file's
+ * BOM, line ending, final newline and extra lines kept. malloc'd; NULL when out of memory. */
 char *dataset_caption_text(const dataset *ds, size_t i, size_t *len);
 
-/* Occurrence: number of images carrying tag id (whole dataset, or one folder). */
+/* Occurrence: number of images carrying tag id (whole dataset, or one folder). The first
+ * per-folder question builds the per-folder counts (not thread-safe, like everything here). */
 uint32_t dataset_occurrence(const dataset *ds, uint32_t tag);
 uint32_t dataset_folder_occurrence(const dataset *ds, uint32_t folder, uint32_t tag);
 

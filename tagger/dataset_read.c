@@ -104,6 +104,11 @@ static int item_take_raw(dataset *ds, ds_item *it, raw_caption *r)
 {
     if (!it->has_file)
         return 0;
+    if (r->text && memchr(r->text, '\0', r->len)) { /* no tag holds NUL; the journal could not */
+        snprintf(r->reason, sizeof r->reason, "holds NUL bytes (a UTF-16 file?); shown, never edited");
+        free(r->text);
+        r->text = NULL;
+    }
     if (!r->text) {
         it->locked = 1;
         return dataset_add_note(ds, NOTE_UNREADABLE, it->caption, r->reason);

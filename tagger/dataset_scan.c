@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,10 +94,11 @@ static int list_dir(int fd, entry **out, size_t *n)
             cap = cap ? cap * 2 : 64;
             entry *t = realloc(*out, sizeof *t * cap);
             if (!t)
-                break;
+                goto oom;
             *out = t;
         }
-        (*out)[*n].name = str_dup(e->d_name);
+        if (!((*out)[*n].name = str_dup(e->d_name)))
+            goto oom;
         (*out)[*n].d_type = e->d_type;
         (*out)[(*n)++].is_dir = e->d_type == DT_DIR;
     }
@@ -104,6 +106,15 @@ static int list_dir(int fd, entry **out, size_t *n)
     if (*n > 1)
         qsort(*out, *n, sizeof **out, entry_cmp);
     return 0;
+oom:
+    closedir(d);
+    for (size_t k = 0; k < *n; k++)
+        free((*out)[k].name);
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    errno = ENOMEM;
+    return -1;
 }
 
 static bool name_has_ext(const char *name, const char *ext)
@@ -118,6 +129,23 @@ static char *caption_name(const char *img, const char *ext)
     const char *dot = strrchr(img, '.');
     size_t stem = dot ? (size_t)(dot - img) : strlen(img);
     return str_printf("%.*s%s", (int)stem, img, ext);
+}
+
+/* Image formats people put in datasets that we do not read: say so instead of ignoring them. */
+static int note_unsupported(dataset *ds, const char *rel, const char *name)
+{
+    static const char *exts[] = {".gif", ".tif", ".tiff", ".avif", ".jxl", ".heic", ".heif", ".jfif"};
+    const char *dot = strrchr(name, '.');
+    for (size_t k = 0; dot && k < sizeof exts / sizeof exts[0]; k++) {
+        if (strcasecmp(dot, exts[k]) != 0)
+            continue;
+        char *p = path_join(rel, name);
+        int rc = p ? dataset_add_note(ds, NOTE_SKIPPED, p, "image format not supported (PNG, JPEG, "
+                                      "BMP and WebP are)") : -1;
+        free(p);
+        return rc;
+    }
+    return 0;
 }
 
 static entry *find_entry(entry *es, size_t n, const char *name)
@@ -188,17 +216,23 @@ static int scan_files(scan *s, int fd, const char *rel, entry *es, size_t n, uin
     dataset *ds = s->ds;
     const char *ext = ds->caption_ext;
     char *claimed = calloc(n ? n : 1, 1); /* caption entries paired with an image */
+    dict taken; /* caption names given to an image, whether the file exists or not */
+    dict_init(&taken);
     if (!claimed)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (es[i].is_dir || image_format_from_name(es[i].name) == IMAGE_UNKNOWN)
+        if (es[i].is_dir || image_format_from_name(es[i].name) == IMAGE_UNKNOWN) {
+            if (!es[i].is_dir)
+                rc = note_unsupported(ds, rel, es[i].name);
             continue;
+        }
         char *cap = caption_name(es[i].name, ext);
         entry *ce = cap ? find_entry(es, n, cap) : NULL;
-        if (!cap) {
+        uint32_t before = taken.n, id = cap ? dict_intern(&taken, cap, strlen(cap)) : DICT_NONE;
+        if (!cap || id == DICT_NONE) {
             rc = -1;
-        } else if (ce && claimed[ce - es]) {
+        } else if (id < before) {
             char *p = path_join(rel, es[i].name);
             rc = dataset_add_note(ds, NOTE_SKIPPED, p,
                                   "shares its caption file with another image of the same name; "
@@ -220,6 +254,7 @@ static int scan_files(scan *s, int fd, const char *rel, entry *es, size_t n, uin
         free(p);
     }
     free(claimed);
+    dict_free(&taken);
     return rc;
 }
 

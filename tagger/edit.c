@@ -18,6 +18,10 @@ static int ctx_prepare(op_ctx *cx, dataset *ds, const edit_op *op, tg_error *err
     cx->id_a = cx->id_b = DICT_NONE;
     if (op->kind == EDIT_ADD || op->kind == EDIT_PREPEND)
         cx->id_a = dict_intern(&ds->tags, op->a, strlen(op->a));
+    if (op->kind == EDIT_REMOVE || op->kind == EDIT_MOVE_FRONT) {
+        uint32_t id = dict_find(&ds->tags, op->a, strlen(op->a));
+        cx->literal = id != DICT_NONE && dataset_occurrence(ds, id) > 0;
+    }
     if (op->kind == EDIT_RENAME) {
         cx->id_a = dict_find(&ds->tags, op->a, strlen(op->a));
         cx->id_b = dict_intern(&ds->tags, op->b, strlen(op->b));
@@ -233,8 +237,11 @@ uint32_t *dataset_select_filter(const dataset *ds, const filter *f, size_t *n)
         if (it->n_tags > cap) {
             cap = it->n_tags * 2;
             const char **t = realloc(strs, sizeof *t * cap);
-            if (!t)
+            if (!t) { /* a partial selection would look like a complete one */
+                free(sel);
+                sel = NULL;
                 break;
+            }
             strs = t;
         }
         for (uint32_t k = 0; k < it->n_tags; k++)

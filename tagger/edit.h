@@ -15,7 +15,8 @@
 typedef enum edit_kind {
     EDIT_ADD,           /* a: tag; appended unless present */
     EDIT_PREPEND,       /* a: tag; put first (moved there if present) */
-    EDIT_REMOVE,        /* a: tag or glob pattern */
+    EDIT_REMOVE,        /* a: tag or glob pattern (a pattern that is the name of a tag in the
+                         * dataset is that tag only: `hat [red]`, `what?`) */
     EDIT_RENAME,        /* a -> b; merges into b where b is already present */
     EDIT_REPLACE,       /* a: POSIX extended regex, b: replacement (\0..\9); on every tag, all
                          * matches; a tag that becomes empty is removed */

@@ -278,7 +278,7 @@ static bool tag_matches(op_ctx *cx, uint32_t id, const char *pattern)
     if (id < cx->n_memo && cx->memo[id] != MEMO_UNSET)
         return cx->memo[id] == 1;
     const char *s = dict_str(&cx->ds->tags, id);
-    bool m = is_glob(pattern) ? fnmatch(pattern, s, 0) == 0 : strcmp(pattern, s) == 0;
+    bool m = cx->literal || !is_glob(pattern) ? strcmp(pattern, s) == 0 : fnmatch(pattern, s, 0) == 0;
     if (id < cx->n_memo)
         cx->memo[id] = m;
     return m;

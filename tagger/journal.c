@@ -163,6 +163,16 @@ static int write_entries(const dataset *ds, int fd, const uint32_t *items, size_
     return rc;
 }
 
+/* Every step appends whole captions, so a long session of bulk edits grows the journal without
+ * end; past a size, rewrite it with just the current state of the unsaved captions. */
+static int journal_bound(dataset *ds, tg_error *err)
+{
+    struct stat st;
+    if (fstat(ds->jr->fd, &st) == 0 && st.st_size > JOURNAL_COMPACT_BYTES)
+        return journal_compact(ds, err);
+    return 0;
+}
+
 int journal_record(dataset *ds, const uint32_t *items, size_t n, tg_error *err)
 {
     if (!ds->jr)
@@ -176,7 +186,7 @@ int journal_record(dataset *ds, const uint32_t *items, size_t n, tg_error *err)
     bool torn = end > 0 && pread(fd, &last, 1, end - 1) == 1 && last != '\n';
     if ((!torn || file_write_all(fd, "\n", 1) == 0) && write_entries(ds, fd, items, n) == 0 &&
         fdatasync(fd) == 0)
-        return 0;
+        return journal_bound(ds, err);
     int e = errno;
     /* cut a torn line off, or the next entry would be glued to it and lost on replay */
     if (end >= 0 && ftruncate(fd, end) == 0)

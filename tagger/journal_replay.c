@@ -50,11 +50,12 @@ static int entry_parse(entries *es, const char *line)
         uint32_t id = dict_intern(&es->files, f->valuestring, strlen(f->valuestring));
         if (id == es->n) {
             entry *e = realloc(es->e, sizeof *e * (es->n + 1));
+            if (e)
+                es->e = e;
             if (!e || !(e[es->n].file = str_dup(f->valuestring))) {
                 cJSON_Delete(o);
                 return -1;
             }
-            es->e = e;
             e[es->n++].text = NULL;
         }
         entry *e = &es->e[id];
@@ -132,8 +133,16 @@ static int keep_aside(const dataset *ds, const entry *e, journal_report *rep, co
         free(path);
         return report_add(rep, msg);
     }
-    /* O_NOFOLLOW: a symlink planted at that name must not redirect the write */
-    int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644) : -1;
+    /* O_EXCL: an earlier recovery's file is never overwritten (the next free number is taken);
+     * it also refuses to follow a symlink planted at that name */
+    int fd = -1;
+    for (int k = 1; path && k < 1000; k++) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            break;
+        free(path);
+        path = str_printf("%s/%s.tagbench-recovered.%d", ds->root, e->file, k);
+    }
     bool ok = fd >= 0 && file_write_all(fd, e->text, strlen(e->text)) == 0 && fsync(fd) == 0;
     if (fd >= 0)
         close(fd);
@@ -179,18 +188,24 @@ typedef struct replay {
 
 static int replay_collect(dataset *ds, entries *es, replay *rp, journal_report *rep, bool dry_run)
 {
-    dict paths; /* caption path -> item index: captions are unique per item, so ids match */
+    dict paths; /* caption path -> id -> item index (the first item, should two share a path) */
     dict_init(&paths);
-    for (size_t i = 0; i < ds->n_items; i++)
-        dict_intern(&paths, ds->items[i].caption, strlen(ds->items[i].caption));
+    uint32_t *item_of = malloc(sizeof *item_of * (ds->n_items + 1));
+    for (size_t i = 0; item_of && i < ds->n_items; i++) {
+        uint32_t before = paths.n;
+        uint32_t id = dict_intern(&paths, ds->items[i].caption, strlen(ds->items[i].caption));
+        if (id != DICT_NONE && id == before)
+            item_of[id] = (uint32_t)i;
+    }
     rp->items = malloc(sizeof *rp->items * (es->n + 1));
     rp->tags = calloc(es->n + 1, sizeof *rp->tags);
     rp->n_tags = malloc(sizeof *rp->n_tags * (es->n + 1));
-    int rc = rp->items && rp->tags && rp->n_tags ? 0 : -1;
+    int rc = item_of && rp->items && rp->tags && rp->n_tags ? 0 : -1;
     for (size_t k = 0; k < es->n && rc == 0; k++) {
         const entry *e = &es->e[k];
-        uint32_t i = dict_find(&paths, e->file, strlen(e->file));
-        const ds_item *it = i < ds->n_items ? &ds->items[i] : NULL;
+        uint32_t id = dict_find(&paths, e->file, strlen(e->file));
+        const ds_item *it = id != DICT_NONE ? &ds->items[item_of[id]] : NULL;
+        uint32_t i = id != DICT_NONE ? item_of[id] : 0;
         if (!path_is_inside(e->file)) {
             rep->missing++;
             rc = report_add(rep, str_printf("%s: names a file outside the dataset; entry ignored",
@@ -198,6 +213,8 @@ static int replay_collect(dataset *ds, entries *es, replay *rp, journal_report *
         } else if (!it) {
             rep->missing++;
             rc = keep_aside(ds, e, rep, "its image is no longer in the dataset", dry_run);
+        } else if (it->has_file && it->disk_hash == hash_bytes(e->text, strlen(e->text))) {
+            continue; /* saved already: the process died between the save and its journal update */
         } else if (it->locked || e->has_base != (bool)it->has_file || e->base != it->disk_hash) {
             rep->conflicts++;
             rc = keep_aside(ds, e, rep, "the caption changed on disk after the edit was made", dry_run);
@@ -208,6 +225,7 @@ static int replay_collect(dataset *ds, entries *es, replay *rp, journal_report *
         }
     }
     dict_free(&paths);
+    free(item_of);
     return rc;
 }
 

@@ -28,7 +28,7 @@ const char *dataset_tag_text(const dataset *ds, uint32_t tag);
  * sd-scripts writes into ss_tag_frequency: only N_name folders, keyed by their name; tags split
  * on ',', stripped, lower-cased, every occurrence counted (a repeated tag twice); an image without
  * a caption counts its folder's class tokens. Without, our own counts: images per tag as written,
- * every folder (keyed by its path, "." for the root). */
-cJSON *occurrence_by_folder(const dataset *ds, bool kohya_rules);
+ * every folder (keyed by its path, "." for the root). Tags are in `sort` order within a folder. */
+cJSON *occurrence_by_folder(const dataset *ds, bool kohya_rules, occ_sort sort);
 
 #endif

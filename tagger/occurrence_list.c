@@ -102,7 +102,21 @@ static bool kohya_item(const dataset *ds, size_t i, kohya_counts *kc)
     return ok;
 }
 
-static bool kohya_folder(const dataset *ds, uint32_t f, cJSON *obj)
+static const dict *kohya_cmp_tags; /* qsort has no context argument; single-threaded use */
+
+static int kohya_cmp_name(const void *a, const void *b)
+{
+    return strcmp(dict_str(kohya_cmp_tags, ((const occ_entry *)a)->tag),
+                  dict_str(kohya_cmp_tags, ((const occ_entry *)b)->tag));
+}
+
+static int kohya_cmp_count(const void *a, const void *b)
+{
+    uint32_t ca = ((const occ_entry *)a)->count, cb = ((const occ_entry *)b)->count;
+    return ca != cb ? (ca > cb ? -1 : 1) : kohya_cmp_name(a, b);
+}
+
+static bool kohya_folder(const dataset *ds, uint32_t f, occ_sort sort, cJSON *obj)
 {
     kohya_counts kc = {.count = NULL};
     dict_init(&kc.tags);
@@ -110,23 +124,31 @@ static bool kohya_folder(const dataset *ds, uint32_t f, cJSON *obj)
     for (size_t i = 0; ok && i < ds->n_items; i++)
         if (ds->items[i].folder == f)
             ok = kohya_item(ds, i, &kc);
-    for (uint32_t id = 0; ok && id < kc.tags.n; id++)
-        ok = cJSON_AddNumberToObject(obj, dict_str(&kc.tags, id), kc.count[id]) != NULL;
+    occ_entry *e = ok ? malloc(sizeof *e * (kc.tags.n + 1)) : NULL;
+    for (uint32_t id = 0; e && id < kc.tags.n; id++)
+        e[id] = (occ_entry){id, kc.count[id]};
+    kohya_cmp_tags = &kc.tags;
+    if (e)
+        qsort(e, kc.tags.n, sizeof *e, sort == OCC_BY_NAME ? kohya_cmp_name : kohya_cmp_count);
+    ok = e != NULL;
+    for (uint32_t k = 0; ok && k < kc.tags.n; k++)
+        ok = cJSON_AddNumberToObject(obj, dict_str(&kc.tags, e[k].tag), e[k].count) != NULL;
+    free(e);
     free(kc.count);
     dict_free(&kc.tags);
     return ok;
 }
 
-static bool add_folder(const dataset *ds, uint32_t f, bool kohya_rules, cJSON *root)
+static bool add_folder(const dataset *ds, uint32_t f, bool kohya_rules, occ_sort sort, cJSON *root)
 {
     const ds_folder *fd = &ds->folders[f];
     cJSON *obj = cJSON_AddObjectToObject(root, kohya_rules ? fd->name : *fd->rel ? fd->rel : ".");
     if (!obj)
         return false;
     if (kohya_rules)
-        return kohya_folder(ds, f, obj);
+        return kohya_folder(ds, f, sort, obj);
     size_t n;
-    occ_entry *e = occurrence_list(ds, f, OCC_BY_COUNT, &n);
+    occ_entry *e = occurrence_list(ds, f, sort, &n);
     bool ok = e != NULL;
     for (size_t k = 0; ok && k < n; k++)
         ok = cJSON_AddNumberToObject(obj, dict_str(&ds->tags, e[k].tag), e[k].count) != NULL;
@@ -134,14 +156,14 @@ static bool add_folder(const dataset *ds, uint32_t f, bool kohya_rules, cJSON *r
     return ok;
 }
 
-cJSON *occurrence_by_folder(const dataset *ds, bool kohya_rules)
+cJSON *occurrence_by_folder(const dataset *ds, bool kohya_rules, occ_sort sort)
 {
     cJSON *root = cJSON_CreateObject();
     for (uint32_t f = 0; root && f < ds->n_folders; f++) {
         const ds_folder *fd = &ds->folders[f];
         if (!fd->n_items || (kohya_rules && fd->repeats == 0))
             continue;
-        if (!add_folder(ds, f, kohya_rules, root)) {
+        if (!add_folder(ds, f, kohya_rules, sort, root)) {
             cJSON_Delete(root);
             return NULL;
         }

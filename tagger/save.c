@@ -26,6 +26,7 @@ typedef struct pending {
     uint64_t hash;
     int status;  /* STAGE_* */
     char *why;   /* when not STAGE_OK */
+    struct stat seen; /* the caption as checked, to notice a change before the rename */
 } pending;
 
 static int report(save_report *rep, size_t *counter, char *msg)
@@ -35,7 +36,7 @@ static int report(save_report *rep, size_t *counter, char *msg)
 }
 
 /* 0 if the caption on disk is still what we read; else 1 (conflict) or 2 (failure), with *why. */
-static int disk_check(const ds_item *it, const char *path, mode_t *mode, char **why)
+static int disk_check(const ds_item *it, const char *path, mode_t *mode, struct stat *seen, char **why)
 {
     struct stat st;
     if (!it->has_file) {
@@ -52,6 +53,7 @@ static int disk_check(const ds_item *it, const char *path, mode_t *mode, char **
         return gone ? 1 : 2;
     }
     *mode = st.st_mode & 07777;
+    *seen = st;
     bool changed = hash_bytes(text, len) != it->disk_hash;
     free(text);
     if (changed)
@@ -59,6 +61,21 @@ static int disk_check(const ds_item *it, const char *path, mode_t *mode, char **
     if (!(st.st_mode & S_IWUSR))
         return *why = str_dup("is read-only"), 2;
     return 0;
+}
+
+/* The umask, read without setting it: umask(2) can only be read by changing it, which would give
+ * files created meanwhile by another thread (the trainer's checkpoints) the wrong mode. */
+static mode_t process_umask(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[256];
+    unsigned mask = 022;
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = sscanf(line, "Umask: %o", &mask) == 1;
+    if (f)
+        fclose(f);
+    return (mode_t)mask;
 }
 
 /* Creates the temporary file with the caption's own mode (a new caption: 0666, less the umask, like
@@ -128,7 +145,7 @@ static void stage_one(const dataset *ds, pending *p, mode_t mask)
     p->status = STAGE_FAILED;
     if (p->path && text) {
         mode_t mode = NEW_FILE_MODE;
-        int st = disk_check(it, p->path, &mode, &p->why);
+        int st = disk_check(it, p->path, &mode, &p->seen, &p->why);
         if (st == 0 && (p->tmp = temp_write(p->path, text, len, mode, mask, &p->why))) {
             p->hash = hash_bytes(text, len);
             p->status = STAGE_OK;
@@ -157,8 +174,7 @@ static void *stage_worker(void *arg)
 /* Creating files is most of a save's time, mostly in the kernel: spread it over the cores. */
 static void stage_all(const dataset *ds, pending *ps, size_t n)
 {
-    mode_t mask = umask(0);
-    umask(mask);
+    mode_t mask = process_umask();
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     size_t threads = cpus < 1 ? 1 : cpus > 8 ? 8 : (size_t)cpus;
     if (n < 64)
@@ -179,6 +195,18 @@ static void stage_all(const dataset *ds, pending *ps, size_t n)
     }
 }
 
+/* Staging and the sync before the renames take a while on a big save: look once more, right
+ * before replacing the file, whether someone else wrote it meanwhile. */
+static bool changed_since(const pending *p)
+{
+    struct stat st;
+    const struct stat *a = &p->seen;
+    return stat(p->path, &st) < 0 || st.st_ino != a->st_ino || st.st_dev != a->st_dev ||
+           st.st_size != a->st_size || st.st_mtim.tv_sec != a->st_mtim.tv_sec ||
+           st.st_mtim.tv_nsec != a->st_mtim.tv_nsec || st.st_ctim.tv_sec != a->st_ctim.tv_sec ||
+           st.st_ctim.tv_nsec != a->st_ctim.tv_nsec;
+}
+
 static int commit_one(dataset *ds, pending *p, save_report *rep)
 {
     ds_item *it = &ds->items[p->item];
@@ -186,6 +214,11 @@ static int commit_one(dataset *ds, pending *p, save_report *rep)
         return report(rep, p->status == STAGE_CONFLICT ? &rep->conflicts : &rep->failed,
                       str_printf("%s: %s", p->path ? p->path : ds->items[p->item].caption,
                                  p->why ? p->why : "out of memory"));
+    if (it->has_file && changed_since(p)) {
+        unlink(p->tmp);
+        return report(rep, &rep->conflicts, str_printf("%s: was changed by another program while "
+                                                       "saving; not overwritten", p->path));
+    }
     int rc = it->has_file ? rename(p->tmp, p->path)
                           : renameat2(AT_FDCWD, p->tmp, AT_FDCWD, p->path, RENAME_NOREPLACE);
     if (rc < 0) {

@@ -22,7 +22,8 @@ static void edit_help(void)
 {
     printf("usage: tagbench edit DIR [--filter EXPR] OPERATION... [--dry-run] [--quiet]\n\n"
            "Operations run in the order given, as one step, on every image the filter selects\n"
-           "(all images without --filter). TAG and PATTERN are one tag; a PATTERN may be a glob.\n"
+           "(all images without --filter). TAG and PATTERN are one tag; a PATTERN may be a glob\n"
+           "(* ? [..]) unless some image has a tag spelled exactly like it.\n"
            "  --add TAG               append TAG where it is missing\n"
            "  --prepend TAG           put TAG first (a trigger word), moving it if present\n"
            "  --remove PATTERN        remove matching tags\n"

@@ -288,20 +288,28 @@ static char *item_raw_caption(const dataset *ds, const ds_item *it, size_t *len)
     FILE *f = path ? fopen(path, "rb") : NULL;
     free(path);
     size_t cap = 0;
+    bool ok = f != NULL;
     *len = 0;
-    for (size_t got = 1; f && got > 0; *len += got) {
+    for (size_t got = 1; ok && got > 0; *len += got) {
+        got = 0;
         if (*len + 4097 > cap) {
             char *b = realloc(buf, cap = (*len + 4097) * 2);
-            if (!b)
+            ok = b != NULL;
+            if (!ok)
                 break;
             buf = b;
         }
         got = fread(buf + *len, 1, cap - *len - 1, f);
     }
+    if (f && ferror(f))
+        ok = false;
     if (f)
         fclose(f);
-    if (buf)
-        buf[*len] = '\0';
+    if (!ok) { /* a caption read in part would be drawn from as if whole */
+        free(buf);
+        return NULL;
+    }
+    buf[*len] = '\0';
     return buf;
 }
 
@@ -311,16 +319,23 @@ static int dataset_draws(const pipeline_args *a, rng *r)
     if (!ds)
         return EXIT_FAIL;
     int status = EXIT_OK;
+    bool unreadable = false;
     for (size_t i = 0; i < ds->n_items && status == EXIT_OK; i++) {
         const ds_item *it = &ds->items[i];
         size_t len;
         char *raw = it->locked ? NULL : item_raw_caption(ds, it, &len);
-        if (raw)
+        if (raw) {
             status = caption_draws(a, it->has_file ? it->caption : it->image, raw, len, r);
-        else
-            fprintf(stderr, PROG ": %s: cannot read the caption\n", it->caption);
+        } else {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s: cannot read the caption", it->caption);
+            cli_error("pipeline", msg);
+            unreadable = true; /* go on with the others; the exit status says it */
+        }
         free(raw);
     }
+    if (unreadable && status == EXIT_OK)
+        status = EXIT_FAIL;
     dataset_close(ds);
     return status;
 }

@@ -146,11 +146,14 @@ int cmd_summary(int argc, char **argv)
             if (!bad && (!*v || *end || top < 0))
                 return cli_usage_error("summary", "--top takes a count, not \"%s\"", v);
         } else if (cli_opt("summary", &i, argc, argv, "--resolution", &v, &bad)) {
-            resolution = v ? atol(v) : resolution;
-            if (!bad && (resolution < 64 || resolution > 8192))
+            char *end = NULL;
+            resolution = v ? strtol(v, &end, 10) : resolution;
+            if (!bad && (!*v || *end || resolution < 64 || resolution > 8192))
                 return cli_usage_error("summary", "--resolution takes 64..8192, not \"%s\"", v);
         } else if (argv[i][0] == '-') {
             return cli_usage_error("summary", "unknown option %s", argv[i]);
+        } else if (dir) {
+            return cli_usage_error("summary", "one DIR only (got \"%s\" and \"%s\")", dir, argv[i]);
         } else {
             dir = argv[i];
         }

@@ -87,9 +87,9 @@ static int tags_json(const dataset *ds, const tags_args *a)
 {
     cJSON *out;
     if (a->by_folder) {
-        out = occurrence_by_folder(ds, a->kohya);
+        out = occurrence_by_folder(ds, a->kohya, a->sort);
         for (cJSON *f = out ? out->child : NULL; f && a->top >= 0; f = f->next)
-            while (cJSON_GetArraySize(f) > a->top) /* folders are sorted by count already */
+            while (cJSON_GetArraySize(f) > a->top) /* tags are in --sort order */
                 cJSON_DeleteItemFromArray(f, a->top);
     } else {
         size_t n;

@@ -18,6 +18,7 @@ typedef struct op_ctx {
     uint32_t id_a, id_b;     /* interned a and b for add/prepend/rename */
     uint32_t *set, n_set;    /* EDIT_SET: the parsed tags */
     uint32_t *memo, n_memo;  /* per tag id: mapped id or match result */
+    bool literal;            /* the pattern is the name of a tag: `hat [red]` is no glob */
 } op_ctx;
 
 int op_run(op_ctx *cx, tagbuf *b);

@@ -8,6 +8,7 @@
 
 #define JOURNAL_DIR ".tagbench"
 #define JOURNAL_FILE ".tagbench/journal.jsonl"
+#define JOURNAL_COMPACT_BYTES (64L << 20)
 
 /* Opens (creating) the journal for appending; no-op when open. */
 int journal_open(dataset *ds, tg_error *err);
