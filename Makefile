@@ -5,7 +5,12 @@
 PKGS      := libcjson stb
 CC        ?= cc
 SAN       ?= 0
-CUDA      ?= $(if $(shell command -v nvcc 2>/dev/null),1,0)
+# The CUDA backend (a later issue) builds only where nvcc and cuDNN are found; CUDA=0|1 overrides.
+CUDA_HOME ?= /usr/local/cuda
+NVCC      := $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard $(CUDA_HOME)/bin/nvcc))
+CUDNN_H   := $(firstword $(wildcard /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h \
+                                    $(CUDA_HOME)/include/cudnn.h))
+CUDA      ?= $(if $(and $(NVCC),$(CUDNN_H)),1,0)
 
 ifeq ($(SAN),1)
   BUILD   ?= build/san
@@ -31,7 +36,7 @@ BENCH_SRC  := $(wildcard bench/bench_*.c)
 BENCH_BIN  := $(BENCH_SRC:%.c=$(BUILD)/%)
 GEN_SHAPES := $(BUILD)/datasets/shapes/gen_shapes
 
-.PHONY: all test test-fast test-run demo bench deps check-layers dataset clean help
+.PHONY: all test test-fast test-run demo bench deps check-layers dataset clean help config
 all: $(BUILD)/tagbench $(GEN_SHAPES)
 
 help:
@@ -42,6 +47,14 @@ help:
 	@echo "make bench      benchmarks (figures, never pass/fail)"
 	@echo "make dataset    regenerate datasets/shapes from its generator"
 	@echo "make deps       install missing Debian packages"
+	@echo "make config     what the build found (compiler, libraries, CUDA, cuDNN)"
+
+config:
+	@echo "CC:      $$($(CC) --version | head -n 1)"
+	@echo "libs:    $(PKGS): $(if $(PKG_LIBS),found,MISSING (make deps))"
+	@echo "nvcc:    $(or $(NVCC),not found)"
+	@echo "cuDNN:   $(or $(CUDNN_H),not found)"
+	@echo "CUDA:    $(CUDA) (the CUDA backend builds when 1; nothing uses it yet)"
 
 $(BUILD)/libtagger.a: $(TAGGER_OBJ)
 	@mkdir -p $(@D)
