@@ -157,6 +157,8 @@ static int lint_images(dataset *ds, const lint_opts *o, lint_report *rep)
 {
     int rc = 0;
     for (size_t i = 0; i < ds->n_items && rc == 0; i++) {
+        if (o->progress && i % 256 == 0)
+            o->progress(o->progress_ctx, i, ds->n_items);
         tg_error e;
         image img;
         char *path = dataset_path(ds, ds->items[i].image);
@@ -171,6 +173,8 @@ static int lint_images(dataset *ds, const lint_opts *o, lint_report *rep)
             image_free(&img);
         free(path);
     }
+    if (o->progress)
+        o->progress(o->progress_ctx, ds->n_items, ds->n_items);
     return rc;
 }
 

@@ -25,6 +25,9 @@ typedef struct lint_report {
 
 typedef struct lint_opts {
     bool decode; /* decode every image fully (finds truncated data; slow) instead of headers only */
+    /* called now and then while images are checked (the slow part), for a progress display */
+    void (*progress)(void *ctx, size_t done, size_t total);
+    void *progress_ctx;
 } lint_opts;
 
 /* Runs every check; returns 0, or -1 on an error that stopped it (out of memory). */

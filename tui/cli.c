@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tui/commands.h"
 
@@ -88,6 +89,16 @@ bool cli_caption_ext(const char *cmd, int *i, int argc, char **argv, const char 
 {
     return cli_opt(cmd, i, argc, argv, "--caption_extension", ext, bad) ||
            cli_opt(cmd, i, argc, argv, "--caption-extension", ext, bad);
+}
+
+void cli_progress(void *label, size_t done, size_t total)
+{
+    if (!isatty(STDERR_FILENO) || total == 0)
+        return;
+    fprintf(stderr, "\r%s: %zu/%zu (%zu%%)\033[K", (const char *)label, done, total, done * 100 / total);
+    if (done == total)
+        fputs("\r\033[K", stderr); /* leave the line clean for the results */
+    fflush(stderr);
 }
 
 void cli_error(const char *cmd, const char *msg)

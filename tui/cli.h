@@ -29,6 +29,8 @@ bool cli_caption_ext(const char *cmd, int *i, int argc, char **argv, const char 
 
 /* Prints "tagbench CMD: msg" to stderr, msg made terminal-safe. */
 void cli_error(const char *cmd, const char *msg);
+/* A one-line progress display on stderr, drawn only when stderr is a terminal (ctx: a label). */
+void cli_progress(void *label, size_t done, size_t total);
 /* Prints a usage error (terminal-safe) and returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -57,7 +57,7 @@ int cmd_check(int argc, char **argv)
 {
     const char *dir = NULL, *ext = NULL;
     bool json = false, bad = false;
-    lint_opts o = {0};
+    lint_opts o = {.progress = cli_progress, .progress_ctx = "checking images"};
     for (int i = 1; i < argc && !bad; i++) {
         if (cli_flag(argv[i], "--help") || cli_flag(argv[i], "-h")) {
             check_help();

@@ -3,6 +3,7 @@
  * journaled and saved atomically, or with --dry-run shown as a unified diff and not written. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tagger/edit.h"
 #include "tagger/journal.h"
@@ -162,7 +163,12 @@ static int edit_save(dataset *ds, const char *dir, size_t *written)
 {
     save_report rep;
     tg_error err;
+    bool notice = ds->n_dirty >= 1000 && isatty(STDERR_FILENO); /* a big save takes seconds */
+    if (notice)
+        fprintf(stderr, "saving %zu captions...", ds->n_dirty);
     int rc = dataset_save(ds, &rep, &err);
+    if (notice)
+        fputs("\r\033[K", stderr);
     for (size_t k = 0; k < rep.n_messages; k++) {
         cli_error("edit", rep.messages[k]);
     }
