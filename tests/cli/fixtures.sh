@@ -103,3 +103,10 @@ make_journal() {
 json_eval() {
     printf '%s' "$out" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"
 }
+
+# expect_file FILE FORMAT: FILE holds exactly the bytes of printf FORMAT.
+expect_file() {
+    printf "$2" >"$T/.expected"
+    cmp -s "$1" "$T/.expected" ||
+        fail "$1: got [$(od -c "$1" | head -n 4)], expected [$(od -c "$T/.expected" | head -n 4)]"
+}

@@ -7,13 +7,6 @@
 . "$ROOT/tests/cli/lib.sh"
 . "$ROOT/tests/cli/fixtures.sh"
 
-# expect_file FILE FORMAT: FILE holds exactly the bytes of printf FORMAT.
-expect_file() {
-    printf "$2" >"$T/.expected"
-    cmp -s "$1" "$T/.expected" ||
-        fail "$1: got [$(od -c "$1" | head -n 4)], expected [$(od -c "$T/.expected" | head -n 4)]"
-}
-
 # ---- images ----
 
 test_zero_byte_image_named_with_reason() {

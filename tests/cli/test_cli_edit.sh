@@ -5,13 +5,6 @@
 . "$ROOT/tests/cli/lib.sh"
 . "$ROOT/tests/cli/fixtures.sh"
 
-# expect_file FILE FORMAT: FILE holds exactly the bytes of printf FORMAT.
-expect_file() {
-    printf "$2" >"$T/.expected"
-    cmp -s "$1" "$T/.expected" ||
-        fail "$1: got [$(od -c "$1" | head -n 4)], expected [$(od -c "$T/.expected" | head -n 4)]"
-}
-
 # ---- each operation ----
 
 test_add_appends_only_where_missing() {

@@ -10,13 +10,6 @@ expect_match() {
     printf '%s\n' "$1" | grep -Eq "$2" || fail "${3:-output} does not match /$2/: [$1]"
 }
 
-# expect_file FILE FORMAT: FILE holds exactly the bytes of printf FORMAT.
-expect_file() {
-    printf "$2" >"$T/.expected"
-    cmp -s "$1" "$T/.expected" ||
-        fail "$1: got [$(od -c "$1" | head -n 4)], expected [$(od -c "$T/.expected" | head -n 4)]"
-}
-
 test_recover_writes_the_journaled_edit() {
     mk_abc d
     make_journal d x d/b.txt
