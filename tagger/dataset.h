@@ -43,6 +43,7 @@ typedef enum ds_note_kind {
     NOTE_ORPHAN_CAPTION, /* caption file without an image */
     NOTE_SKIPPED,        /* a file or folder left out, with the reason */
     NOTE_UNREADABLE,     /* could not be read */
+    NOTE_STALE_TEMP,     /* a temporary file of a save that was interrupted (see save.h) */
 } ds_note_kind;
 
 typedef struct ds_note {

@@ -13,6 +13,7 @@
 
 #include "tagger/image.h"
 #include "tagger/private/dataset_build.h"
+#include "tagger/save.h"
 
 typedef struct dir_id {
     dev_t dev;
@@ -30,6 +31,7 @@ typedef struct scan {
 typedef struct entry {
     char *name;
     unsigned char is_dir;
+    unsigned char stale;  /* a save's leftover temporary file (hidden, but worth a note) */
     unsigned char d_type; /* from readdir: DT_UNKNOWN or DT_LNK need a stat to tell a folder */
 } entry;
 
@@ -88,7 +90,8 @@ static int list_dir(int fd, entry **out, size_t *n)
     *n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
+        bool stale = save_temp_name(e->d_name);
+        if (e->d_name[0] == '.' && !stale)
             continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -100,6 +103,7 @@ static int list_dir(int fd, entry **out, size_t *n)
         if (!((*out)[*n].name = str_dup(e->d_name)))
             goto oom;
         (*out)[*n].d_type = e->d_type;
+        (*out)[*n].stale = stale;
         (*out)[(*n)++].is_dir = e->d_type == DT_DIR;
     }
     closedir(d);
@@ -150,7 +154,7 @@ static int note_unsupported(dataset *ds, const char *rel, const char *name)
 
 static entry *find_entry(entry *es, size_t n, const char *name)
 {
-    entry key = {(char *)name, 0, 0};
+    entry key = {(char *)name, 0, 0, 0};
     return bsearch(&key, es, n, sizeof *es, entry_cmp);
 }
 
@@ -222,6 +226,13 @@ static int scan_files(scan *s, int fd, const char *rel, entry *es, size_t n, uin
         return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
+        if (es[i].stale) {
+            char *p = path_join(rel, es[i].name);
+            rc = p ? dataset_add_note(ds, NOTE_STALE_TEMP, p, "temporary file of an interrupted "
+                                      "save (tagbench recover removes it)") : -1;
+            free(p);
+            continue;
+        }
         if (es[i].is_dir || image_format_from_name(es[i].name) == IMAGE_UNKNOWN) {
             if (!es[i].is_dir)
                 rc = note_unsupported(ds, rel, es[i].name);
@@ -246,7 +257,7 @@ static int scan_files(scan *s, int fd, const char *rel, entry *es, size_t n, uin
         free(cap);
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (es[i].is_dir || claimed[i] || image_format_from_name(es[i].name) != IMAGE_UNKNOWN)
+        if (es[i].is_dir || es[i].stale || claimed[i] || image_format_from_name(es[i].name) != IMAGE_UNKNOWN)
             continue;
         char *p = path_join(rel, es[i].name);
         if (name_has_ext(es[i].name, ext))

@@ -47,6 +47,8 @@ static int lint_notes(const dataset *ds, lint_report *rep)
             rc = add(rep, LINT_WARNING, "orphan-caption", n->path, "%s", n->reason);
         else if (n->kind == NOTE_SKIPPED)
             rc = add(rep, LINT_WARNING, "skipped", n->path, "%s", n->reason);
+        else if (n->kind == NOTE_STALE_TEMP)
+            rc = add(rep, LINT_WARNING, "stale-temp", n->path, "%s", n->reason);
         else
             rc = add(rep, LINT_ERROR, "unreadable", n->path, "%s", n->reason);
     }

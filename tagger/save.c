@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "tagger/caption.h"
@@ -284,6 +285,49 @@ int dataset_save(dataset *ds, save_report *rep, tg_error *err)
     if (journal_compact(ds, err) < 0)
         return -1;
     return rep->conflicts || rep->failed ? 1 : 0;
+}
+
+bool save_temp_name(const char *name)
+{
+    const char *t = strstr(name, ".tagbench-");
+    if (name[0] != '.' || !t)
+        return false;
+    char *end;
+    long pid = strtol(t + 10, &end, 10);
+    if (pid <= 0 || *end != '-' || !end[1])
+        return false;
+    strtoul(end + 1, &end, 10);
+    return *end == '\0';
+}
+
+/* The process id in a temporary file's name (0 if none). */
+static long temp_pid(const char *path)
+{
+    const char *base = strrchr(path, '/'), *t = strstr(base ? base : path, ".tagbench-");
+    return t ? strtol(t + 10, NULL, 10) : 0;
+}
+
+long dataset_remove_stale_temps(dataset *ds, tg_error *err)
+{
+    long removed = 0;
+    for (size_t i = 0; i < ds->n_notes; i++) {
+        if (ds->notes[i].kind != NOTE_STALE_TEMP)
+            continue;
+        long pid = temp_pid(ds->notes[i].path);
+        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+            continue; /* that save may still be running */
+        char *path = dataset_path(ds, ds->notes[i].path);
+        if (!path)
+            return error_set(err, "out of memory");
+        if (unlink(path) == 0)
+            removed++;
+        else if (errno != ENOENT)
+            removed = error_set(err, "%s: cannot remove: %s", path, strerror(errno));
+        free(path);
+        if (removed < 0)
+            return -1;
+    }
+    return removed;
 }
 
 void save_report_free(save_report *rep)

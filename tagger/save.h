@@ -6,6 +6,7 @@
  * (and in the journal). */
 #ifndef TAGGER_SAVE_H
 #define TAGGER_SAVE_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tagger/dataset.h"
@@ -23,5 +24,11 @@ typedef struct save_report {
  * that stopped the save (err). */
 int dataset_save(dataset *ds, save_report *rep, tg_error *err);
 void save_report_free(save_report *rep);
+
+/* True for the name of a save's temporary file: `.CAPTION.tagbench-PID-N`. */
+bool save_temp_name(const char *name);
+/* Deletes the temporary files that interrupted saves left (found by the scan), except those of a
+ * process still running. Returns the number deleted, or -1 with err. */
+long dataset_remove_stale_temps(dataset *ds, tg_error *err);
 
 #endif

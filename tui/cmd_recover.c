@@ -14,6 +14,7 @@ static void recover_help(void)
            "Replays the edits in DIR/.tagbench/journal.jsonl onto the captions they were made on,\n"
            "and saves them. A caption changed on disk since the edit keeps its disk version; the\n"
            "edited text goes to CAPTION.tagbench-recovered beside it, so nothing is lost.\n"
+           "Temporary files an interrupted save left beside the captions are removed.\n"
            "  --dry-run   say what would be recovered; change nothing\n"
            "  --discard   delete the journal: its edits are lost\n");
 }
@@ -51,6 +52,19 @@ static int recover_run(dataset *ds, bool dry_run)
     return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
+/* Temporary files of interrupted saves: never a caption, always safe to delete once their process
+ * is gone (the edits they held are in the journal). */
+static int temps_remove(dataset *ds)
+{
+    tg_error err;
+    long n = dataset_remove_stale_temps(ds, &err);
+    if (n < 0)
+        cli_error("recover", err.msg);
+    else if (n > 0)
+        printf("removed %ld temporary file(s) of an interrupted save\n", n);
+    return n < 0 ? -1 : 0;
+}
+
 int cmd_recover(int argc, char **argv)
 {
     const char *dir = NULL, *ext = NULL;
@@ -82,6 +96,10 @@ int cmd_recover(int argc, char **argv)
     if (!ds)
         return EXIT_FAIL;
     tg_error err;
+    if (!dry_run && temps_remove(ds) < 0) {
+        dataset_close(ds);
+        return EXIT_FAIL;
+    }
     long pending = dataset_journal_pending(ds, &err);
     int rc = EXIT_OK;
     if (pending < 0) {
