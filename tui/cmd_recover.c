@@ -106,6 +106,9 @@ int cmd_recover(int argc, char **argv)
         cli_error("recover", err.msg);
         rc = EXIT_FAIL;
     } else if (pending == 0) {
+        /* a session killed while starting its journal leaves an empty one: nothing in it to lose */
+        if (!dry_run && dataset_journal_discard(ds, &err) < 0)
+            cli_error("recover", err.msg);
         fputs("nothing to recover in ", stdout);
         cli_put(stdout, dir);
         putchar('\n');
