@@ -116,6 +116,16 @@ static void changes_free(hist_change *ch, size_t n)
     free(ch);
 }
 
+/* Puts items back as they were before a step that could not be completed (out of memory), so
+ * that no edit exists that cannot be undone or is not journaled. The before-tags fit the arrays
+ * the items already have, so this allocates nothing. */
+static void changes_revert(dataset *ds, const hist_change *ch, size_t n)
+{
+    for (size_t k = n; k-- > 0;)
+        if (ch[k].before)
+            item_change(ds, ch[k].item, ch[k].before, ch[k].n_before);
+}
+
 static int journal_changes(dataset *ds, const hist_change *ch, size_t n, tg_error *err)
 {
     if (!ds->jr || n == 0)
@@ -176,6 +186,8 @@ int dataset_apply(dataset *ds, const edit_op *ops, size_t nops, const uint32_t *
         rc = error_set(err, "out of memory");
     else if (rc == 0 && nch)
         return journal_changes(ds, ch, nch, err);
+    if (rc < 0)
+        changes_revert(ds, ch, nch);
     changes_free(ch, nch);
     return rc;
 }
@@ -270,6 +282,7 @@ int step_set_tags(dataset *ds, const uint32_t *items, uint32_t *const *tags, con
     }
     if (rc == 0 && nch && history_push(ds->hist, label, ch, nch) == 0)
         return journal_changes(ds, ch, nch, err);
+    changes_revert(ds, ch, nch);
     changes_free(ch, nch);
     return rc ? rc : nch ? error_set(err, "out of memory") : 0;
 }
