@@ -25,7 +25,6 @@ typedef struct scan {
     dir_id stack[256]; /* folders on the current path, to detect symlink loops */
     int depth;
     size_t items_cap;
-    tg_error *err;
 } scan;
 
 typedef struct entry {
@@ -158,7 +157,7 @@ static entry *find_entry(entry *es, size_t n, const char *name)
     return bsearch(&key, es, n, sizeof *es, entry_cmp);
 }
 
-static int item_add(scan *s, int dirfd, const char *rel, const char *img, const char *cap,
+static int item_add(scan *s, const char *rel, const char *img, const char *cap,
                     bool cap_exists, uint32_t folder)
 {
     dataset *ds = s->ds;
@@ -179,7 +178,6 @@ static int item_add(scan *s, int dirfd, const char *rel, const char *img, const 
         return -1;
     ds->n_items++;
     ds->folders[folder].n_items++;
-    (void)dirfd;
     it->has_file = cap_exists; /* read after the scan, on all cores (dataset_read.c) */
     return 0;
 }
@@ -215,7 +213,7 @@ static bool is_dir_at(int fd, entry *e)
     return fstatat(fd, e->name, &st, 0) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int scan_files(scan *s, int fd, const char *rel, entry *es, size_t n, uint32_t folder)
+static int scan_files(scan *s, const char *rel, entry *es, size_t n, uint32_t folder)
 {
     dataset *ds = s->ds;
     const char *ext = ds->caption_ext;
@@ -252,7 +250,7 @@ static int scan_files(scan *s, int fd, const char *rel, entry *es, size_t n, uin
         } else {
             if (ce)
                 claimed[ce - es] = 1;
-            rc = item_add(s, fd, rel, es[i].name, cap, ce != NULL, folder);
+            rc = item_add(s, rel, es[i].name, cap, ce != NULL, folder);
         }
         free(cap);
     }
@@ -297,7 +295,7 @@ static int scan_dir(scan *s, int fd, const char *rel)
     for (size_t i = 0; i < n; i++)
         es[i].is_dir = es[i].is_dir || is_dir_at(fd, &es[i]);
     if (rc == 0)
-        rc = scan_files(s, fd, rel, es, n, (uint32_t)folder);
+        rc = scan_files(s, rel, es, n, (uint32_t)folder);
     for (size_t i = 0; i < n && rc == 0; i++)
         if (es[i].is_dir)
             rc = scan_subdir(s, fd, rel, es[i].name);
@@ -313,7 +311,7 @@ int dataset_scan(dataset *ds, tg_error *err)
     int fd = open(ds->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return error_set(err, "%s: %s", ds->root, strerror(errno));
-    scan s = {.ds = ds, .err = err};
+    scan s = {.ds = ds};
     int rc = scan_dir(&s, fd, "");
     close(fd);
     if (rc < 0)
