@@ -8,26 +8,28 @@ static bool is_space(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
 }
 
+size_t utf8_seq_len(const char *str, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)str;
+    unsigned c = p[0];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (!len || len > n || (len == 2 && c < 0xc2))
+        return 0; /* not a lead byte, cut short, or an overlong 2-byte form */
+    for (size_t k = 1; k < len; k++)
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+    if (len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
+        return 0; /* overlong, or a surrogate */
+    if (len == 4 && ((c == 0xf0 && p[1] < 0x90) || c > 0xf4 || (c == 0xf4 && p[1] >= 0x90)))
+        return 0; /* overlong, or past U+10FFFF */
+    return len;
+}
+
 bool utf8_valid(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        size_t n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
-        if (n == 9 || (n && i + n >= len))
+    for (size_t i = 0, n; i < len; i += n)
+        if (!(n = utf8_seq_len(s + i, len - i)))
             return false;
-        if (n == 1 && c < 0xc2)
-            return false; /* overlong */
-        for (size_t k = 1; k <= n; k++)
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-        if (n == 2 && ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0)))
-            return false; /* overlong or surrogate */
-        if (n == 3 && ((c == 0xf0 && p[i + 1] < 0x90) || c > 0xf4 || (c == 0xf4 && p[i + 1] >= 0x90)))
-            return false;
-        i += n + 1;
-    }
     return true;
 }
 

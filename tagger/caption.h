@@ -53,5 +53,7 @@ char *caption_format(const char *const *tags, const uint32_t *lens, size_t n,
                      const caption_layout *layout, size_t *out_len);
 
 bool utf8_valid(const char *s, size_t len);
+/* Length (1..4) of the valid UTF-8 sequence that starts s[0..n), or 0 if none does. */
+size_t utf8_seq_len(const char *s, size_t n);
 
 #endif

@@ -12,13 +12,6 @@
 #include "tagger/private/journal_write.h"
 #include "tagger/private/dataset_build.h"
 
-char *str_dup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    return d ? memcpy(d, s, n) : NULL;
-}
-
 char *str_printf(const char *fmt, ...)
 {
     va_list ap;
@@ -50,8 +43,8 @@ int dataset_add_note(dataset *ds, ds_note_kind kind, const char *path, const cha
     ds->notes = ns;
     ds_note *n = &ns[ds->n_notes];
     n->kind = kind;
-    n->path = str_dup(*path ? path : ".");
-    n->reason = str_dup(reason);
+    n->path = strdup(*path ? path : ".");
+    n->reason = strdup(reason);
     if (!n->path || !n->reason)
         return -1;
     ds->n_notes++;
@@ -61,8 +54,8 @@ int dataset_add_note(dataset *ds, ds_note_kind kind, const char *path, const cha
 static char *ext_normalise(const char *ext)
 {
     if (!ext || !*ext)
-        return str_dup(".txt");
-    return ext[0] == '.' ? str_dup(ext) : str_printf(".%s", ext);
+        return strdup(".txt");
+    return ext[0] == '.' ? strdup(ext) : str_printf(".%s", ext);
 }
 
 dataset *dataset_open(const char *root, const dataset_opts *opts, tg_error *err)

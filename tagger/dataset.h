@@ -98,6 +98,10 @@ int dataset_probe(dataset *ds, size_t i, tg_error *err);
  * BOM, line ending, final newline and extra lines kept. malloc'd; NULL when out of memory. */
 char *dataset_caption_text(const dataset *ds, size_t i, size_t *len);
 
+/* The bytes of item i's caption file as they are on disk now (an empty string when it has none),
+ * malloc'd and NUL-terminated, length in *len; NULL with err (naming the file) when unreadable. */
+char *dataset_caption_read(const dataset *ds, size_t i, size_t *len, tg_error *err);
+
 /* Occurrence: number of images carrying tag id (whole dataset, or one folder). The first
  * per-folder question builds the per-folder counts (not thread-safe, like everything here). */
 uint32_t dataset_occurrence(const dataset *ds, uint32_t tag);

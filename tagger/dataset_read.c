@@ -13,18 +13,37 @@
 #include "tagger/private/dataset_build.h"
 #include "tagger/private/file_io.h"
 
+static uint32_t *ids_of(dataset *ds, const caption *c, const char *text)
+{
+    uint32_t *ids = malloc(sizeof *ids * (c->n ? c->n : 1));
+    for (size_t k = 0; ids && k < c->n; k++) {
+        ids[k] = dict_intern(&ds->tags, text + c->tags[k].off, c->tags[k].len);
+        if (ids[k] == DICT_NONE) {
+            free(ids);
+            return NULL;
+        }
+    }
+    return ids;
+}
+
+uint32_t *tags_intern(dataset *ds, const char *text, size_t len, uint32_t *n)
+{
+    caption c;
+    if (caption_split(text, len, &c) < 0)
+        return NULL;
+    uint32_t *ids = ids_of(ds, &c, text);
+    *n = (uint32_t)c.n;
+    caption_free(&c);
+    return ids;
+}
+
 static int item_take_caption(dataset *ds, ds_item *it, const char *text, size_t len)
 {
     caption c;
     if (caption_split(text, len, &c) < 0)
         return -1;
-    uint32_t *ids = malloc(sizeof *ids * (c.n ? c.n : 1));
+    uint32_t *ids = ids_of(ds, &c, text);
     int rc = ids ? 0 : -1;
-    for (size_t k = 0; k < c.n && rc == 0; k++) {
-        ids[k] = dict_intern(&ds->tags, text + c.tags[k].off, c.tags[k].len);
-        if (ids[k] == DICT_NONE)
-            rc = -1;
-    }
     caption_layout l = caption_layout_of(&c, text, len);
     it->bom = l.bom;
     it->crlf = l.crlf;
@@ -140,4 +159,20 @@ int dataset_read_captions(dataset *ds)
     }
     free(raw);
     return rc;
+}
+
+char *dataset_caption_read(const dataset *ds, size_t i, size_t *len, tg_error *err)
+{
+    const ds_item *it = &ds->items[i];
+    *len = 0;
+    char *text = NULL, reason[160];
+    char *path = it->has_file ? dataset_path(ds, it->caption) : NULL;
+    if (!it->has_file)
+        text = calloc(1, 1);
+    else if (path && file_read_at(AT_FDCWD, path, CAPTION_MAX_BYTES, &text, len, reason, sizeof reason) < 0)
+        error_set(err, "%s: %s", path, reason);
+    else if (!path)
+        error_set(err, "out of memory");
+    free(path);
+    return text;
 }

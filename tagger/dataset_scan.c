@@ -41,7 +41,7 @@ static int entry_cmp(const void *a, const void *b)
 
 static char *path_join(const char *a, const char *b)
 {
-    return *a ? str_printf("%s/%s", a, b) : str_dup(b);
+    return *a ? str_printf("%s/%s", a, b) : strdup(b);
 }
 
 /* kohya: a folder directly under the root named N_name gives N repeats and class tokens name. */
@@ -55,7 +55,7 @@ static void folder_parse_kohya(ds_folder *f, int top_level)
     if (end != us || n < 1 || n > 1000000)
         return;
     f->repeats = (int)n;
-    f->class_tokens = str_dup(us + 1);
+    f->class_tokens = strdup(us + 1);
 }
 
 static int folder_add(dataset *ds, const char *rel, int top_level)
@@ -66,9 +66,9 @@ static int folder_add(dataset *ds, const char *rel, int top_level)
     ds->folders = fs;
     ds_folder *f = &fs[ds->n_folders];
     memset(f, 0, sizeof *f);
-    f->rel = str_dup(rel);
+    f->rel = strdup(rel);
     const char *slash = strrchr(rel, '/');
-    f->name = str_dup(*rel ? (slash ? slash + 1 : rel) : ".");
+    f->name = strdup(*rel ? (slash ? slash + 1 : rel) : ".");
     if (!f->rel || !f->name)
         return -1;
     folder_parse_kohya(f, top_level);
@@ -99,7 +99,7 @@ static int list_dir(int fd, entry **out, size_t *n)
                 goto oom;
             *out = t;
         }
-        if (!((*out)[*n].name = str_dup(e->d_name)))
+        if (!((*out)[*n].name = strdup(e->d_name)))
             goto oom;
         (*out)[*n].d_type = e->d_type;
         (*out)[*n].stale = stale;

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tagger/caption.h"
 #include "tagger/private/dataset_build.h"
 #include "tagger/private/edit_ops.h"
 #include "tagger/private/edit_step.h"
@@ -26,15 +25,8 @@ static int ctx_prepare(op_ctx *cx, dataset *ds, const edit_op *op, tg_error *err
         cx->id_a = dict_find(&ds->tags, op->a, strlen(op->a));
         cx->id_b = dict_intern(&ds->tags, op->b, strlen(op->b));
     }
-    if (op->kind == EDIT_SET) {
-        caption c;
-        if (caption_parse(op->a, strlen(op->a), &c) < 0)
-            return error_set(err, "out of memory");
-        cx->set = malloc(sizeof *cx->set * (c.n + 1));
-        for (size_t k = 0; cx->set && k < c.n; k++)
-            cx->set[cx->n_set++] = dict_intern(&ds->tags, op->a + c.tags[k].off, c.tags[k].len);
-        caption_free(&c);
-    }
+    if (op->kind == EDIT_SET)
+        cx->set = tags_intern(ds, op->a, strlen(op->a), &cx->n_set);
     cx->n_memo = ds->tags.n;
     cx->memo = malloc(sizeof *cx->memo * (cx->n_memo + 1));
     if (!cx->memo || (op->kind == EDIT_SET && !cx->set))

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tagger/caption.h"
 #include "tagger/journal.h"
 #include "tagger/private/dataset_build.h"
 #include "tagger/private/edit_step.h"
@@ -52,7 +51,7 @@ static int entry_parse(entries *es, const char *line)
             entry *e = realloc(es->e, sizeof *e * (es->n + 1));
             if (e)
                 es->e = e;
-            if (!e || !(e[es->n].file = str_dup(f->valuestring))) {
+            if (!e || !(e[es->n].file = strdup(f->valuestring))) {
                 cJSON_Delete(o);
                 return -1;
             }
@@ -60,7 +59,7 @@ static int entry_parse(entries *es, const char *line)
         }
         entry *e = &es->e[id];
         free(e->text);
-        e->text = str_dup(t->valuestring);
+        e->text = strdup(t->valuestring);
         e->has_base = cJSON_IsString(b);
         e->base = e->has_base ? strtoull(b->valuestring, NULL, 16) : 0;
         rc = e->text ? 0 : -1;
@@ -153,18 +152,6 @@ static int keep_aside(const dataset *ds, const entry *e, journal_report *rep, co
     return report_add(rep, msg);
 }
 
-static uint32_t *tags_of(dataset *ds, const char *text, uint32_t *n)
-{
-    caption c;
-    if (caption_parse(text, strlen(text), &c) < 0)
-        return NULL;
-    uint32_t *ids = malloc(sizeof *ids * (c.n + 1));
-    for (size_t k = 0; ids && k < c.n; k++)
-        ids[k] = dict_intern(&ds->tags, text + c.tags[k].off, c.tags[k].len);
-    *n = (uint32_t)c.n;
-    caption_free(&c);
-    return ids;
-}
 
 /* A journal names captions relative to the dataset. One that names an absolute path or climbs
  * out with ".." was not written by us (a hostile or broken file) and must not make us write
@@ -220,7 +207,7 @@ static int replay_collect(dataset *ds, entries *es, replay *rp, journal_report *
             rc = keep_aside(ds, e, rep, "the caption changed on disk after the edit was made", dry_run);
         } else {
             rp->items[rp->n] = i;
-            rp->tags[rp->n] = tags_of(ds, e->text, &rp->n_tags[rp->n]);
+            rp->tags[rp->n] = tags_intern(ds, e->text, strlen(e->text), &rp->n_tags[rp->n]);
             rc = rp->tags[rp->n++] ? 0 : -1;
         }
     }

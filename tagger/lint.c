@@ -1,7 +1,6 @@
 /* The checks of dataset_lint, one function per family: notes from the scan, the layout kohya
  * expects, each caption file's bytes, each image, and tags that are variants of one another. */
 #include <ctype.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +10,6 @@
 #include "tagger/image.h"
 #include "tagger/lint.h"
 #include "tagger/private/dataset_build.h"
-#include "tagger/private/file_io.h"
 
 __attribute__((format(printf, 5, 6)))
 static int add(lint_report *rep, lint_severity sev, const char *code, const char *path,
@@ -27,7 +25,7 @@ static int add(lint_report *rep, lint_severity sev, const char *code, const char
     if (vasprintf(&msg, fmt, ap) < 0)
         msg = NULL;
     va_end(ap);
-    f[rep->n] = (lint_finding){sev, code, str_dup(*path ? path : "."), msg};
+    f[rep->n] = (lint_finding){sev, code, strdup(*path ? path : "."), msg};
     if (!f[rep->n].path || !msg) {
         free(f[rep->n].path);
         free(msg);
@@ -127,13 +125,10 @@ static int lint_captions(dataset *ds, lint_report *rep, size_t *spaced, size_t *
                       "an empty caption", ds->caption_ext);
             continue;
         }
-        char *path = dataset_path(ds, it->caption), *text, reason[256];
         size_t len;
-        if (!path ||
-            file_read_at(AT_FDCWD, path, CAPTION_MAX_BYTES, &text, &len, reason, sizeof reason) < 0) {
-            free(path);
-            continue; /* already a note from the scan */
-        }
+        char *text = it->locked ? NULL : dataset_caption_read(ds, i, &len, NULL);
+        if (!text)
+            continue; /* unreadable: already a note from the scan */
         caption c;
         rc = caption_parse(text, len, &c);
         if (rc == 0) {
@@ -143,7 +138,6 @@ static int lint_captions(dataset *ds, lint_report *rep, size_t *spaced, size_t *
             caption_free(&c);
         }
         free(text);
-        free(path);
     }
     return rc;
 }
@@ -183,7 +177,7 @@ static int lint_images(dataset *ds, const lint_opts *o, lint_report *rep)
 /* The key two spellings of one tag share: lower case, '_' as space. */
 static char *variant_key(const char *s)
 {
-    char *k = str_dup(s);
+    char *k = strdup(s);
     for (char *p = k; k && *p; p++)
         *p = *p == '_' ? ' ' : (char)tolower((unsigned char)*p);
     return k;

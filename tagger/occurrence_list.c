@@ -10,18 +10,25 @@ const char *dataset_tag_text(const dataset *ds, uint32_t tag)
     return dict_str(&ds->tags, tag);
 }
 
-static const dataset *cmp_ds; /* qsort has no context argument in C11; single-threaded use */
+static const dict *cmp_tags; /* qsort has no context argument in C11; single-threaded use */
 
 static int cmp_name(const void *a, const void *b)
 {
-    return strcmp(dict_str(&cmp_ds->tags, ((const occ_entry *)a)->tag),
-                  dict_str(&cmp_ds->tags, ((const occ_entry *)b)->tag));
+    return strcmp(dict_str(cmp_tags, ((const occ_entry *)a)->tag),
+                  dict_str(cmp_tags, ((const occ_entry *)b)->tag));
 }
 
 static int cmp_count(const void *a, const void *b)
 {
     uint32_t ca = ((const occ_entry *)a)->count, cb = ((const occ_entry *)b)->count;
     return ca != cb ? (ca > cb ? -1 : 1) : cmp_name(a, b);
+}
+
+/* Sorts entries whose tag ids belong to `tags` (the dataset's, or kohya's lower-cased ones). */
+static void entries_sort(occ_entry *e, size_t n, const dict *tags, occ_sort sort)
+{
+    cmp_tags = tags;
+    qsort(e, n, sizeof *e, sort == OCC_BY_NAME ? cmp_name : cmp_count);
 }
 
 occ_entry *occurrence_list(const dataset *ds, uint32_t folder, occ_sort sort, size_t *n)
@@ -36,8 +43,7 @@ occ_entry *occurrence_list(const dataset *ds, uint32_t folder, occ_sort sort, si
         if (c)
             e[(*n)++] = (occ_entry){t, c};
     }
-    cmp_ds = ds;
-    qsort(e, *n, sizeof *e, sort == OCC_BY_NAME ? cmp_name : cmp_count);
+    entries_sort(e, *n, &ds->tags, sort);
     return e;
 }
 
@@ -70,7 +76,7 @@ static bool kohya_count(kohya_counts *kc, const char *t, size_t len)
 /* kohya: split on ',', strip, lower-case, skip empties, count each occurrence. */
 static bool kohya_caption(kohya_counts *kc, const char *caption)
 {
-    char *copy = str_dup(caption), *save = NULL;
+    char *copy = strdup(caption), *save = NULL;
     bool ok = copy != NULL;
     for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && ok; t = strtok_r(NULL, ",", &save)) {
         while (isspace((unsigned char)*t))
@@ -102,20 +108,6 @@ static bool kohya_item(const dataset *ds, size_t i, kohya_counts *kc)
     return ok;
 }
 
-static const dict *kohya_cmp_tags; /* qsort has no context argument; single-threaded use */
-
-static int kohya_cmp_name(const void *a, const void *b)
-{
-    return strcmp(dict_str(kohya_cmp_tags, ((const occ_entry *)a)->tag),
-                  dict_str(kohya_cmp_tags, ((const occ_entry *)b)->tag));
-}
-
-static int kohya_cmp_count(const void *a, const void *b)
-{
-    uint32_t ca = ((const occ_entry *)a)->count, cb = ((const occ_entry *)b)->count;
-    return ca != cb ? (ca > cb ? -1 : 1) : kohya_cmp_name(a, b);
-}
-
 static bool kohya_folder(const dataset *ds, uint32_t f, occ_sort sort, cJSON *obj)
 {
     kohya_counts kc = {.count = NULL};
@@ -127,9 +119,8 @@ static bool kohya_folder(const dataset *ds, uint32_t f, occ_sort sort, cJSON *ob
     occ_entry *e = ok ? malloc(sizeof *e * (kc.tags.n + 1)) : NULL;
     for (uint32_t id = 0; e && id < kc.tags.n; id++)
         e[id] = (occ_entry){id, kc.count[id]};
-    kohya_cmp_tags = &kc.tags;
     if (e)
-        qsort(e, kc.tags.n, sizeof *e, sort == OCC_BY_NAME ? kohya_cmp_name : kohya_cmp_count);
+        entries_sort(e, kc.tags.n, &kc.tags, sort);
     ok = e != NULL;
     for (uint32_t k = 0; ok && k < kc.tags.n; k++)
         ok = cJSON_AddNumberToObject(obj, dict_str(&kc.tags, e[k].tag), e[k].count) != NULL;

@@ -43,14 +43,14 @@ static int disk_check(const ds_item *it, const char *path, mode_t *mode, struct 
     if (!it->has_file) {
         *mode = NEW_FILE_MODE;
         if (lstat(path, &st) == 0)
-            return *why = str_dup("was created by another program since the dataset was opened"), 1;
+            return *why = strdup("was created by another program since the dataset was opened"), 1;
         return 0;
     }
     char *text, reason[256];
     size_t len;
     if (file_read_stat(AT_FDCWD, path, CAPTION_MAX_BYTES, &text, &len, &st, reason, sizeof reason) < 0) {
         bool gone = errno == ENOENT;
-        *why = gone ? str_printf("was deleted or moved since it was read (%s)", reason) : str_dup(reason);
+        *why = gone ? str_printf("was deleted or moved since it was read (%s)", reason) : strdup(reason);
         return gone ? 1 : 2;
     }
     *mode = st.st_mode & 07777;
@@ -58,9 +58,9 @@ static int disk_check(const ds_item *it, const char *path, mode_t *mode, struct 
     bool changed = hash_bytes(text, len) != it->disk_hash;
     free(text);
     if (changed)
-        return *why = str_dup("was changed by another program since it was read"), 1;
+        return *why = strdup("was changed by another program since it was read"), 1;
     if (!(st.st_mode & S_IWUSR))
-        return *why = str_dup("is read-only"), 2;
+        return *why = strdup("is read-only"), 2;
     return 0;
 }
 

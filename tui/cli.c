@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tagger/caption.h"
 #include "tui/commands.h"
 
 dataset *cli_open(const char *cmd, const char *dir, const char *caption_ext)
@@ -16,23 +17,11 @@ dataset *cli_open(const char *cmd, const char *dir, const char *caption_ext)
     return ds;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the byte starts none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 0;
-    if (!len || len > n || (len == 2 && s[0] < 0xc2))
-        return 0;
-    for (size_t k = 1; k < len; k++)
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-    return len;
-}
-
 void cli_put_n(FILE *out, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq(s + i, n - i);
+        size_t len = utf8_seq_len(str + i, n - i);
         bool c1 = len == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0; /* U+0080..U+009F */
         if (len == 1 && s[i] >= 0x20 && s[i] != 0x7f) {
             fputc(s[i], out);

@@ -2,6 +2,7 @@
  * pipeline. The rng is seeded once with --seed and the K draws are consecutive draws from that
  * one stream (draw 2 continues where draw 1 stopped), as successive steps in training would be;
  * so a seed and a set of options always print the same K lines. */
+#include <cJSON.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -209,21 +210,6 @@ static int args_parse(int argc, char **argv, pipeline_args *a, tg_error *err)
     return pipeline_opts_validate(&a->opts, err);
 }
 
-static void json_string_print(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 /* file: the caption file in DIR mode (printed first, tab-separated), NULL for --caption. Text from
  * files is made terminal-safe; JSON escapes it anyway. */
 static void draw_print(FILE *out, const pipeline_args *a, const char *file, long index,
@@ -240,15 +226,17 @@ static void draw_print(FILE *out, const pipeline_args *a, const char *file, long
         fputc('\n', out);
         return;
     }
-    fprintf(out, "{");
-    if (file) {
-        fprintf(out, "\"file\": ");
-        json_string_print(out, file);
-        fprintf(out, ", ");
-    }
-    fprintf(out, "\"draw\": %ld, \"caption\": ", index);
-    json_string_print(out, text);
-    fprintf(out, ", \"kept\": %zu}\n", kept);
+    cJSON *o = cJSON_CreateObject();
+    if (file)
+        cJSON_AddStringToObject(o, "file", file);
+    cJSON_AddNumberToObject(o, "draw", (double)index);
+    cJSON_AddStringToObject(o, "caption", text);
+    cJSON_AddNumberToObject(o, "kept", (double)kept);
+    char *line = o ? cJSON_PrintUnformatted(o) : NULL;
+    if (line)
+        fprintf(out, "%s\n", line);
+    free(line);
+    cJSON_Delete(o);
 }
 
 /* K consecutive draws of one caption file's text from the shared stream r. */
@@ -277,40 +265,14 @@ static int caption_draws(const pipeline_args *a, const char *file, const char *r
 
 /* The bytes of a caption file, as the trainer would read them; for an image without a caption,
  * its folder's class tokens (what kohya trains it with). */
-static char *item_raw_caption(const dataset *ds, const ds_item *it, size_t *len)
+static char *item_raw_caption(const dataset *ds, size_t i, size_t *len, tg_error *err)
 {
-    if (!it->has_file) {
-        const char *cls = ds->folders[it->folder].class_tokens;
-        *len = cls ? strlen(cls) : 0;
-        return strdup(cls ? cls : "");
-    }
-    char *path = dataset_path(ds, it->caption), *buf = NULL;
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    free(path);
-    size_t cap = 0;
-    bool ok = f != NULL;
-    *len = 0;
-    for (size_t got = 1; ok && got > 0; *len += got) {
-        got = 0;
-        if (*len + 4097 > cap) {
-            char *b = realloc(buf, cap = (*len + 4097) * 2);
-            ok = b != NULL;
-            if (!ok)
-                break;
-            buf = b;
-        }
-        got = fread(buf + *len, 1, cap - *len - 1, f);
-    }
-    if (f && ferror(f))
-        ok = false;
-    if (f)
-        fclose(f);
-    if (!ok) { /* a caption read in part would be drawn from as if whole */
-        free(buf);
-        return NULL;
-    }
-    buf[*len] = '\0';
-    return buf;
+    const ds_item *it = &ds->items[i];
+    if (it->has_file)
+        return dataset_caption_read(ds, i, len, err);
+    const char *cls = ds->folders[it->folder].class_tokens;
+    *len = cls ? strlen(cls) : 0;
+    return strdup(cls ? cls : "");
 }
 
 static int dataset_draws(const pipeline_args *a, rng *r)
@@ -323,13 +285,12 @@ static int dataset_draws(const pipeline_args *a, rng *r)
     for (size_t i = 0; i < ds->n_items && status == EXIT_OK; i++) {
         const ds_item *it = &ds->items[i];
         size_t len;
-        char *raw = it->locked ? NULL : item_raw_caption(ds, it, &len);
+        tg_error err = {{0}};
+        char *raw = it->locked ? NULL : item_raw_caption(ds, i, &len, &err);
         if (raw) {
             status = caption_draws(a, it->has_file ? it->caption : it->image, raw, len, r);
         } else {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s: cannot read the caption", it->caption);
-            cli_error("pipeline", msg);
+            cli_error("pipeline", *err.msg ? err.msg : "out of memory");
             unreadable = true; /* go on with the others; the exit status says it */
         }
         free(raw);

@@ -40,27 +40,47 @@ static void folders_print(const dataset *ds)
 }
 
 /* Image sizes, most common first (headers only). */
+typedef struct size_count {
+    int w, h;
+    size_t n;
+} size_count;
+
+static int size_cmp(const void *a, const void *b)
+{
+    const size_count *x = a, *y = b;
+    return x->w != y->w ? (x->w > y->w) - (x->w < y->w) : (x->h > y->h) - (x->h < y->h);
+}
+
+static int count_cmp(const void *a, const void *b)
+{
+    const size_count *x = a, *y = b;
+    return x->n != y->n ? (x->n < y->n) - (x->n > y->n) : size_cmp(a, b);
+}
+
 static void sizes_print(dataset *ds)
 {
-    typedef struct { int w, h; size_t n; } size_count;
     size_count *sc = calloc(ds->n_items + 1, sizeof *sc);
-    size_t n = 0, bad = 0;
+    size_t n = 0, bad = 0, distinct = 0;
     for (size_t i = 0; sc && i < ds->n_items; i++) {
-        if (dataset_probe(ds, i, NULL) < 0) {
+        if (dataset_probe(ds, i, NULL) < 0)
             bad++;
-            continue;
-        }
-        size_t k = 0;
-        while (k < n && (sc[k].w != ds->items[i].w || sc[k].h != ds->items[i].h))
-            k++;
-        if (k == n)
-            sc[n++] = (size_count){ds->items[i].w, ds->items[i].h, 0};
-        sc[k].n++;
+        else
+            sc[n++] = (size_count){ds->items[i].w, ds->items[i].h, 1};
     }
+    if (sc) /* sort by size, merge equal sizes, then order by how common they are */
+        qsort(sc, n, sizeof *sc, size_cmp);
+    for (size_t k = 0; k < n; k++) {
+        if (distinct && size_cmp(&sc[distinct - 1], &sc[k]) == 0)
+            sc[distinct - 1].n++;
+        else
+            sc[distinct++] = sc[k];
+    }
+    if (sc)
+        qsort(sc, distinct, sizeof *sc, count_cmp);
     printf("\nimage sizes:");
-    for (size_t k = 0; k < n && k < 8; k++)
+    for (size_t k = 0; k < distinct && k < 8; k++)
         printf(" %dx%d (%zu)", sc[k].w, sc[k].h, sc[k].n);
-    printf("%s", n > 8 ? " ..." : "");
+    printf("%s", distinct > 8 ? " ..." : "");
     if (bad)
         printf(" unreadable (%zu)", bad);
     putchar('\n');

@@ -2,10 +2,8 @@
  * common leading and trailing lines, with up to three lines of context. */
 #include "tui/edit_diff.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tui/cli.h"
 
@@ -79,37 +77,14 @@ static void hunk_print(FILE *out, const lines *a, const lines *b)
         line_print(out, ' ', a, i);
 }
 
-static char *disk_text(const dataset *ds, const ds_item *it, size_t *len)
-{
-    *len = 0;
-    if (!it->has_file)
-        return calloc(1, 1);
-    char *path = dataset_path(ds, it->caption);
-    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    free(path);
-    char *buf = NULL;
-    size_t cap = 0;
-    for (ssize_t r = 1; fd >= 0 && r > 0; *len += (size_t)r) {
-        if (*len + 4096 > cap) {
-            char *b = realloc(buf, cap = (*len + 4096) * 2);
-            if (!b)
-                break;
-            buf = b;
-        }
-        r = read(fd, buf + *len, cap - *len);
-        if (r < 0)
-            r = 0;
-    }
-    if (fd >= 0)
-        close(fd);
-    return buf ? buf : calloc(1, 1);
-}
-
 static int item_diff(const dataset *ds, size_t i, FILE *out)
 {
     const ds_item *it = &ds->items[i];
     size_t olen, nlen;
-    char *old = disk_text(ds, it, &olen), *new = dataset_caption_text(ds, i, &nlen);
+    tg_error err;
+    char *old = dataset_caption_read(ds, i, &olen, &err), *new = dataset_caption_text(ds, i, &nlen);
+    if (!old)
+        cli_error("edit", err.msg);
     lines a = {0}, b = {0};
     int rc = old && new && lines_split(old, olen, &a) == 0 && lines_split(new, nlen, &b) == 0 ? 0 : -1;
     if (rc == 0) {
