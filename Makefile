@@ -2,7 +2,7 @@
 # every test against it; `make demo` runs the main job on the bundled demo dataset.
 # Rooms are static libraries; the layer check keeps their includes pointing downward (DESIGN.md).
 
-PKGS      := libcjson stb
+PKGS      := libcjson stb ncursesw libsixel
 CC        ?= cc
 SAN       ?= 0
 # The CUDA backend (a later issue) builds only where nvcc and cuDNN are found; CUDA=0|1 overrides.
@@ -26,10 +26,14 @@ CFLAGS    += -std=c11 -Wall -Wextra -Wshadow -Wno-sign-compare -D_GNU_SOURCE -I.
 LDFLAGS   += $(OPT)
 LDLIBS    += $(PKG_LIBS) -lm -lpthread
 
-TAGGER_SRC := $(wildcard tagger/*.c)
-TUI_SRC    := $(wildcard tui/*.c)
-TAGGER_OBJ := $(TAGGER_SRC:%.c=$(BUILD)/%.o)
-TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
+TAGGER_SRC  := $(wildcard tagger/*.c)
+TRAINER_SRC := $(wildcard trainer/*.c)
+TUI_SRC     := $(filter-out tui/main.c,$(wildcard tui/*.c))
+TAGGER_OBJ  := $(TAGGER_SRC:%.c=$(BUILD)/%.o)
+TRAINER_OBJ := $(TRAINER_SRC:%.c=$(BUILD)/%.o)
+TUI_OBJ     := $(TUI_SRC:%.c=$(BUILD)/%.o)
+# Link order: a room before the rooms it uses.
+LIBS        := $(BUILD)/libtui.a $(BUILD)/libtrainer.a $(BUILD)/libtagger.a
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:%.c=$(BUILD)/%)
 BENCH_SRC  := $(wildcard bench/bench_*.c)
@@ -57,23 +61,27 @@ config:
 	@echo "CUDA:    $(CUDA) (the CUDA backend builds when 1; nothing uses it yet)"
 
 $(BUILD)/libtagger.a: $(TAGGER_OBJ)
+$(BUILD)/libtrainer.a: $(TRAINER_OBJ)
+$(BUILD)/libtui.a: $(TUI_OBJ)
+$(LIBS):
 	@mkdir -p $(@D)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/tagbench: $(TUI_OBJ) $(BUILD)/libtagger.a
+$(BUILD)/tagbench: $(BUILD)/tui/main.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libtagger.a
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtagger.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libtagger.a
+$(BUILD)/bench/%: bench/%.c $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtagger.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 $(GEN_SHAPES): datasets/shapes/gen_shapes.c
 	@mkdir -p $(@D)

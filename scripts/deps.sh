@@ -1,7 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages tagbench needs that this machine lacks (apt-get when root,
 # otherwise prints the exact command). Idempotent and quiet when nothing is missing.
-PKGS="make gcc libc6-dev pkg-config libncurses-dev libsixel-dev libcjson-dev libstb-dev libopenblas-dev tmux python3 patch"
+# The last group is for the tests that look at real pixels (xterm -ti vt340 under Xvfb) and the
+# preview benchmark (img2sixel as the peer).
+PKGS="make gcc libc6-dev pkg-config libncurses-dev libsixel-dev libcjson-dev libstb-dev libopenblas-dev tmux python3 patch
+      xvfb xterm x11-apps xdotool fonts-dejavu-core libsixel-bin"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

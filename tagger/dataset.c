@@ -191,3 +191,9 @@ char *dataset_caption_text(const dataset *ds, size_t i, size_t *len)
     free(lens);
     return text;
 }
+
+long dataset_tag_id(const dataset *ds, const char *text)
+{
+    uint32_t id = dict_find(&ds->tags, text, strlen(text));
+    return id == DICT_NONE ? -1 : (long)id;
+}

@@ -90,6 +90,15 @@ static inline const char *dataset_tag(const dataset *ds, const ds_item *it, uint
 {
     return dict_str(&ds->tags, it->tags[k]);
 }
+/* Number of tag ids (ids run 0..n-1; a tag no image carries any more keeps its id, count 0). */
+static inline uint32_t dataset_n_tags(const dataset *ds)
+{
+    return ds->tags.n;
+}
+
+/* Id of a tag spelled exactly `text`, or -1 when no image ever had it. */
+long dataset_tag_id(const dataset *ds, const char *text);
+
 /* Absolute-ish path (root joined with rel), malloc'd. */
 char *dataset_path(const dataset *ds, const char *rel);
 /* Reads the image header of item i (if not done yet); returns 0 or -1 with err. */

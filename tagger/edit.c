@@ -230,7 +230,7 @@ uint32_t *dataset_select_all(const dataset *ds, size_t *n)
     return sel;
 }
 
-uint32_t *dataset_select_filter(const dataset *ds, const filter *f, size_t *n)
+uint32_t *dataset_select_filter(const dataset *ds, const tag_filter *f, size_t *n)
 {
     uint32_t *sel = malloc(sizeof *sel * (ds->n_items + 1));
     const char **strs = NULL;

@@ -55,7 +55,7 @@ int dataset_apply(dataset *ds, const edit_op *ops, size_t nops, const uint32_t *
 
 /* Selections: all items, or the items matching a filter. malloc'd index arrays. */
 uint32_t *dataset_select_all(const dataset *ds, size_t *n);
-uint32_t *dataset_select_filter(const dataset *ds, const filter *f, size_t *n);
+uint32_t *dataset_select_filter(const dataset *ds, const tag_filter *f, size_t *n);
 
 /* Undo and redo whole steps. Return 1 when a step was undone/redone, 0 when there was none,
  * -1 on error. The label of the step that would be undone/redone, or NULL. */

@@ -26,7 +26,7 @@ typedef struct node {
     size_t n, cap;
 } node;
 
-struct filter {
+struct tag_filter {
     node *root;
 };
 
@@ -314,10 +314,10 @@ static node *parse_or(parser *p, const char *after)
     return parse_list(p, NODE_OR, after);
 }
 
-filter *filter_parse(const char *expr, tg_error *err)
+tag_filter *filter_parse(const char *expr, tg_error *err)
 {
     parser p = {expr, 0, 0, err};
-    filter *f = calloc(1, sizeof *f);
+    tag_filter *f = calloc(1, sizeof *f);
     if (!f) {
         error_set(err, "out of memory");
         return NULL;
@@ -346,7 +346,7 @@ filter *filter_parse(const char *expr, tg_error *err)
     return f;
 }
 
-void filter_free(filter *f)
+void filter_free(tag_filter *f)
 {
     if (!f)
         return;
@@ -417,7 +417,7 @@ static bool node_match(const node *n, const char *const *tags, size_t count)
     }
 }
 
-bool filter_match(const filter *f, const char *const *tags, size_t n)
+bool filter_match(const tag_filter *f, const char *const *tags, size_t n)
 {
     return f && node_match(f->root, tags, n);
 }

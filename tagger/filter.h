@@ -13,13 +13,13 @@
 
 #include "tagger/error.h"
 
-typedef struct filter filter;
+typedef struct tag_filter tag_filter;
 
 /* Parses; NULL on error, whose message gives the 1-based column (in characters) and what was
  * expected, e.g. "column 7: expected a tag after '&'". */
-filter *filter_parse(const char *expr, tg_error *err);
-void filter_free(filter *f);
+tag_filter *filter_parse(const char *expr, tg_error *err);
+void filter_free(tag_filter *f);
 /* True when the image whose tags are tags[0..n) matches. */
-bool filter_match(const filter *f, const char *const *tags, size_t n);
+bool filter_match(const tag_filter *f, const char *const *tags, size_t n);
 
 #endif

@@ -22,9 +22,9 @@ for t in "$BUILD"/tests/unit/test_*; do
     [ -x "$t" ] || continue
     "$t" >"$log" 2>&1; tally "unit/$(basename "$t")" "$log" $?
 done
-for t in tests/cli/test_*.sh; do
+for t in tests/cli/test_*.sh tests/tui/test_*.sh tests/gfx/test_*.sh; do
     [ -f "$t" ] || continue
-    sh "$t" >"$log" 2>&1; tally "cli/$(basename "$t")" "$log" $?
+    sh "$t" >"$log" 2>&1; tally "${t#tests/}" "$log" $?
 done
 [ -n "$broken" ] && echo "broken (crashed or exited non-zero):$broken"
 echo "$passed passed, $failed failed"

@@ -11,6 +11,7 @@
 #include "tui/cli.h"
 #include "tui/commands.h"
 #include "tui/edit_diff.h"
+#include "tui/edit_spec.h"
 
 typedef struct edit_args {
     const char *dir, *ext, *filter;
@@ -48,34 +49,20 @@ static void edit_help(void)
            "for `tagbench recover`).\n");
 }
 
-typedef struct op_spec {
-    const char *flag;
-    edit_kind kind;
-    int nargs;
-} op_spec;
-
-static const op_spec op_specs[] = {
-    {"--add", EDIT_ADD, 1}, {"--prepend", EDIT_PREPEND, 1}, {"--remove", EDIT_REMOVE, 1},
-    {"--rename", EDIT_RENAME, 2}, {"--replace", EDIT_REPLACE, 2},
-    {"--move-to-front", EDIT_MOVE_FRONT, 1}, {"--sort", EDIT_SORT, 1}, {"--dedup", EDIT_DEDUP, 0},
-    {"--underscores", EDIT_UNDERSCORES, 0}, {"--lowercase", EDIT_LOWERCASE, 0},
-    {"--escape-parens", EDIT_ESCAPE_PARENS, 0},
-};
-
 /* Returns 1 if argv[*i] was an operation (added to a->ops), 0 if not, -1 on a usage error. */
 static int op_take(int *i, int argc, char **argv, edit_args *a)
 {
-    for (size_t s = 0; s < sizeof op_specs / sizeof op_specs[0]; s++) {
-        const op_spec *sp = &op_specs[s];
-        if (strcmp(argv[*i], sp->flag) != 0)
-            continue;
+    if (strncmp(argv[*i], "--", 2) != 0)
+        return 0;
+    const edit_spec *sp = edit_spec_find(argv[*i] + 2);
+    if (sp) {
         if (*i + sp->nargs >= argc)
-            return cli_usage_error("edit", "%s needs %d argument%s", sp->flag, sp->nargs,
+            return cli_usage_error("edit", "%s needs %d argument%s", argv[*i], sp->nargs,
                                    sp->nargs > 1 ? "s" : ""), -1;
         const char *x = sp->nargs > 0 ? argv[*i + 1] : NULL, *y = sp->nargs > 1 ? argv[*i + 2] : NULL;
         /* `--add --dry-run` is a forgotten argument, not the tag "--dry-run" */
         if ((x && !strncmp(x, "--", 2)) || (y && !strncmp(y, "--", 2)))
-            return cli_usage_error("edit", "%s needs %d argument%s before the next option", sp->flag,
+            return cli_usage_error("edit", "%s needs %d argument%s before the next option", argv[*i],
                                    sp->nargs, sp->nargs > 1 ? "s" : ""), -1;
         *i += sp->nargs;
         edit_op *ops = realloc(a->ops, sizeof *ops * (a->n_ops + 1));
@@ -149,7 +136,7 @@ static uint32_t *edit_select(const dataset *ds, const char *expr, size_t *n)
     if (!expr)
         return dataset_select_all(ds, n);
     tg_error err;
-    filter *f = filter_parse(expr, &err);
+    tag_filter *f = filter_parse(expr, &err);
     if (!f) {
         cli_usage_error("edit", "--filter: %s", err.msg);
         return NULL;

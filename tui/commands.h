@@ -12,5 +12,7 @@ int cmd_edit(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_open(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 #endif

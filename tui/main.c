@@ -1,8 +1,9 @@
-/* tagbench: the entry point. `tagbench CMD ...` runs a headless command; `tagbench DIR` shows the
- * dataset's summary (the full-screen workbench will take this place). */
+/* tagbench: the entry point. `tagbench CMD ...` runs a headless command; `tagbench DIR` opens the
+ * full-screen workbench on a terminal, and prints the dataset's summary when not on one. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tui/commands.h"
 
@@ -15,18 +16,21 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"open", cmd_open, "the full-screen workbench (same as `tagbench DIR`)"},
     {"summary", cmd_summary, "what is in a dataset: images, folders, repeats, top tags, problems"},
     {"tags", cmd_tags, "tag occurrence, overall or per N_name folder (text or JSON)"},
     {"edit", cmd_edit, "batch edits: add, remove, rename, replace, reorder, normalise (--dry-run)"},
     {"check", cmd_check, "lint a dataset: missing/empty/odd captions, bad images, tag variants"},
     {"pipeline", cmd_pipeline, "what the trainer sees of a caption (keep_tokens, shuffle, dropout)"},
+    {"keys", cmd_keys, "the workbench's keys as Markdown (docs/keys.md)"},
     {"recover", cmd_recover, "replay or discard edits journaled by a session that did not save"},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: tagbench [--help] [--version] COMMAND [ARGS]\n"
-                 "       tagbench DIR            (the dataset's summary)\n\n"
+                 "       tagbench DIR [OPTIONS]  (the full-screen workbench; its summary when not\n"
+                 "                                on a terminal)\n\n"
                  "tagbench prepares image datasets for LoRA training with kohya sd-scripts "
                  "conventions.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -54,6 +58,8 @@ int main(int argc, char **argv)
             return commands[i].run(argc - 1, argv + 1);
     struct stat st;
     if (argv[1][0] != '-' && stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+            return cmd_open(argc, argv);
         char *sub[] = {"summary", argv[1], NULL};
         return cmd_summary(2, sub);
     }

@@ -346,7 +346,7 @@ static void test_filter_result(void)
     char *root;
     dataset *ds = multi_open(&root);
     tg_error err = {{0}};
-    filter *f = filter_parse("red & !small | blue", &err);
+    tag_filter *f = filter_parse("red & !small | blue", &err);
     CHECK(f != NULL);
     if (ds && f) {
         size_t n = 0;

@@ -14,7 +14,7 @@
 static int match(const char *expr, const char *const *tags)
 {
     tg_error err = {{0}};
-    filter *f = filter_parse(expr, &err);
+    tag_filter *f = filter_parse(expr, &err);
     CHECK(f != NULL);
     if (!f) {
         fprintf(stderr, "    parsing `%s`: %s\n", expr, err.msg);
@@ -32,7 +32,7 @@ static int match(const char *expr, const char *const *tags)
 static void check_refused(const char *expr, const char *want)
 {
     tg_error err = {{0}};
-    filter *f = filter_parse(expr, &err);
+    tag_filter *f = filter_parse(expr, &err);
     CHECK(f == NULL);
     filter_free(f);
     if (!f)

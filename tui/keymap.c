@@ -1,0 +1,184 @@
+/* Key dispatch, key names, the help overlay's text and the key bar, all from the key tables. */
+#include "tui/keymap.h"
+
+#include <curses.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tui/actions.h"
+#include "tui/draw.h"
+#include "tui/screen.h"
+
+const key_binding keymap_global[] = {
+    {{'?', KEY_FN(KEY_F(1))}, action_help, "this help (Esc closes it)", "Help"},
+    {{'1'}, action_screen_1, "Dataset screen: browse, preview, edit tags", NULL},
+    {{'2'}, action_screen_2, "Tags screen: occurrence, rename/merge/delete everywhere", NULL},
+    {{'3'}, action_screen_3, "Captions screen: keep_tokens, shuffle, dropout", NULL},
+    {{'\t'}, action_next_screen, "next screen", NULL},
+    {{KEY_FN(KEY_BTAB)}, action_prev_screen, "previous screen", NULL},
+    {{'u'}, action_undo, "undo the last edit step", "Undo"},
+    {{KEY_CTRL('r')}, action_redo, "redo", NULL},
+    {{KEY_CTRL('s')}, action_save, "save edited captions (atomically)", "Save"},
+    {{':'}, action_command, "command line (:help lists the commands)", "Cmd"},
+    {{KEY_CTRL('l')}, action_repaint, "repaint the screen, images included", NULL},
+    {{'q', KEY_FN(KEY_F(10))}, action_quit, "quit (asks when edits are unsaved)", "Quit"},
+    {{0}, NULL, NULL, NULL},
+};
+
+static const key_binding *table_find(const key_binding *t, int key)
+{
+    for (; t && t->fn; t++)
+        for (int k = 0; k < 4 && t->keys[k]; k++)
+            if (t->keys[k] == key)
+                return t;
+    return NULL;
+}
+
+bool keymap_dispatch(app *a, int key)
+{
+    const key_binding *b = table_find(screen_get(a->screen)->keys, key);
+    if (!b)
+        b = table_find(keymap_global, key);
+    if (!b)
+        return false;
+    b->fn(a);
+    return true;
+}
+
+static const struct {
+    int key;
+    const char *name;
+} fn_names[] = {
+    {KEY_FN(KEY_UP), "↑"}, {KEY_FN(KEY_DOWN), "↓"}, {KEY_FN(KEY_LEFT), "←"},
+    {KEY_FN(KEY_RIGHT), "→"}, {KEY_FN(KEY_PPAGE), "PgUp"}, {KEY_FN(KEY_NPAGE), "PgDn"},
+    {KEY_FN(KEY_HOME), "Home"}, {KEY_FN(KEY_END), "End"}, {KEY_FN(KEY_DC), "Del"},
+    {KEY_FN(KEY_IC), "Ins"}, {KEY_FN(KEY_BTAB), "S-Tab"}, {KEY_FN(KEY_ENTER), "Enter"},
+    {KEY_FN(KEY_BACKSPACE), "BS"}, {KEY_FN(KEY_SR), "S-↑"}, {KEY_FN(KEY_SF), "S-↓"},
+    {'\n', "Enter"}, {'\t', "Tab"}, {' ', "Space"}, {KEY_ESC, "Esc"}, {127, "BS"},
+};
+
+const char *keymap_key_name(int key, char *buf, int size)
+{
+    for (size_t i = 0; i < sizeof fn_names / sizeof fn_names[0]; i++)
+        if (fn_names[i].key == key)
+            return fn_names[i].name;
+    if (key & 0x40000000) {
+        int k = key & ~0x40000000;
+        if (k >= KEY_F(1) && k <= KEY_F(24))
+            snprintf(buf, size, "F%d", k - KEY_F(0));
+        else
+            snprintf(buf, size, "key%d", k);
+    } else if (key < 32) {
+        snprintf(buf, size, "Ctrl-%c", key + 'A' - 1);
+    } else {
+        wchar_t w[2] = {(wchar_t)key, 0};
+        snprintf(buf, size, "%ls", w);
+    }
+    return buf;
+}
+
+/* "a/b/c" for a binding's keys */
+static void binding_keys(const key_binding *b, char *out, int size)
+{
+    out[0] = 0;
+    for (int k = 0; k < 4 && b->keys[k]; k++) {
+        char nb[32];
+        const char *n = keymap_key_name(b->keys[k], nb, sizeof nb);
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%s", k ? " " : "", n);
+    }
+}
+
+static int lines_add(char ***lines, size_t *n, const char *s)
+{
+    char **l = realloc(*lines, sizeof *l * (*n + 1));
+    if (!l)
+        return -1;
+    *lines = l;
+    if (!(l[*n] = strdup(s)))
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+static void table_help(const key_binding *t, char ***lines, size_t *n)
+{
+    for (; t && t->fn; t++) {
+        char keys[96], line[256];
+        binding_keys(t, keys, sizeof keys);
+        snprintf(line, sizeof line, "  %-16s %s", keys, t->help);
+        lines_add(lines, n, line);
+    }
+}
+
+char **keymap_help_lines(const app *a, size_t *n)
+{
+    char **lines = NULL;
+    char title[96];
+    *n = 0;
+    snprintf(title, sizeof title, "%s screen", screen_get(a->screen)->name);
+    lines_add(&lines, n, title);
+    table_help(screen_get(a->screen)->keys, &lines, n);
+    lines_add(&lines, n, "");
+    lines_add(&lines, n, "Everywhere");
+    table_help(keymap_global, &lines, n);
+    lines_add(&lines, n, "");
+    lines_add(&lines, n, "In a prompt: Enter accepts, Esc cancels, Tab completes, ↑/↓ pick a "
+                         "suggestion, Ctrl-U clears, Ctrl-W deletes a word.");
+    lines_add(&lines, n, "Edits are journaled as you make them (DIR/.tagbench/journal.jsonl): a "
+                         "dropped connection loses nothing.");
+    return lines;
+}
+
+static int bar_item(int y, int x, const key_binding *b)
+{
+    char nb[32];
+    const char *k = keymap_key_name(b->keys[0], nb, sizeof nb);
+    if (x + draw_width(k) + (int)strlen(b->bar) + 2 > COLS)
+        return x;
+    x += draw_text(y, x, -1, k, TH_KEY);
+    x += draw_text(y, x, -1, " ", TH_BAR);
+    x += draw_text(y, x, -1, b->bar, TH_BAR);
+    return x + 2;
+}
+
+void keymap_draw_bar(const app *a, int y)
+{
+    draw_fill(y, 0, COLS, TH_BAR);
+    int x = 0;
+    for (const key_binding *b = screen_get(a->screen)->keys; b && b->fn; b++)
+        if (b->bar)
+            x = bar_item(y, x, b);
+    for (const key_binding *b = keymap_global; b->fn; b++)
+        if (b->bar)
+            x = bar_item(y, x, b);
+}
+
+static void table_markdown(FILE *out, const key_binding *t)
+{
+    fprintf(out, "| keys | what it does |\n|---|---|\n");
+    for (; t && t->fn; t++) {
+        char keys[96];
+        binding_keys(t, keys, sizeof keys);
+        fprintf(out, "| `%s` | ", keys);
+        for (const char *h = t->help; *h; h++)
+            fprintf(out, *h == '|' ? "\\|" : "%c", *h); /* a | would end the table cell */
+        fprintf(out, " |\n");
+    }
+}
+
+void keymap_print_markdown(FILE *out)
+{
+    fprintf(out, "# Keys of the workbench\n\nGenerated by `tagbench keys` from the key tables that "
+                 "dispatch the keys (the in-app help, `?`, shows the same text).\n");
+    for (int s = 0; s < SCREEN_COUNT; s++) {
+        fprintf(out, "\n## %s screen\n\n", screen_get(s)->name);
+        table_markdown(out, screen_get(s)->keys);
+    }
+    fprintf(out, "\n## Everywhere\n\n");
+    table_markdown(out, keymap_global);
+    fprintf(out, "\n## In a prompt\n\nEnter accepts, Esc cancels, Tab completes (the highlighted "
+                 "suggestion, else the first), ↑/↓ or Ctrl-N/Ctrl-P pick a suggestion, ←/→ Home "
+                 "End move, Ctrl-U clears to the start, Ctrl-K to the end, Ctrl-W deletes a word.\n");
+}
