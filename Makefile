@@ -45,7 +45,7 @@ all: $(BUILD)/tagbench $(GEN_SHAPES)
 
 help:
 	@echo "make            build $(BUILD)/tagbench"
-	@echo "make demo       summary of the bundled demo dataset (installs deps, builds)"
+	@echo "make demo       the workbench on a copy of the demo dataset (installs deps, builds)"
 	@echo "make test       all tests under ASan+UBSan (installs deps, builds)"
 	@echo "make test-fast  all tests on the release build"
 	@echo "make bench      benchmarks (figures, never pass/fail)"
@@ -103,9 +103,11 @@ test-run: $(BUILD)/tagbench $(UNIT_BIN) $(GEN_SHAPES)
 	@sh scripts/check_layers.sh
 	@BUILD=$(BUILD) sh tests/run.sh
 
+# The demo works on a copy (build/demo/shapes, made once), so edits never touch the bundled files.
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@$(BUILD)/tagbench summary datasets/shapes
+	@[ -d build/demo/shapes ] || { mkdir -p build/demo/shapes && cp -R datasets/shapes/10_shapes build/demo/shapes/; }
+	@$(BUILD)/tagbench build/demo/shapes
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/tagbench $(BENCH_BIN)

@@ -34,9 +34,11 @@
 #include "bench/synth.h"
 #include "tagger/image.h"
 #include "tagger/journal.h"
+#include "tagger/pipeline_stats.h"
 #include "tui/app.h"
 #include "tui/app_loop.h"
 #include "tui/caption_form.h"
+#include "tui/captions_config.h"
 #include "tui/gfx_encode.h"
 #include "tui/keymap.h"
 #include "tui/preview.h"
@@ -77,10 +79,10 @@ enum { MODE_SIXEL, MODE_KITTY, MODE_BLOCKS, N_MODES };
 
 enum {
     M_GEN_100K, M_GEN_PHOTOS, M_JPEG_BYTES,
-    M_FIRST_NONE, M_FIRST_SIXEL, M_OPEN, M_JOURNAL, M_DRAW1_NONE, M_DRAW1_SIXEL, M_DRAW1_BYTES,
+    M_FIRST_NONE, M_FIRST_SIXEL, M_OPEN, M_DS_OPEN, M_JOURNAL, M_DRAW1_NONE, M_DRAW1_SIXEL, M_DRAW1_BYTES,
     M_DS_J, M_DS_K, M_DS_PGDN, M_DS_END, M_DS_FILTER_TYPE, M_DS_FILTER_APPLY, M_DS_ADD_TYPE,
     M_TAGS_ENTER, M_TAGS_J, M_TAGS_PGDN, M_TAGS_SORT,
-    M_CAP_ENTER, M_CAP_J, M_CAP_N, M_CAP_STEP,
+    M_CAP_ENTER, M_CAP_J, M_CAP_N, M_CAP_STEP, M_STATS,
     M_TEXT_BYTES, M_DS_J_SIXEL, M_DS_J_SIXEL_BYTES,
     M_PV_DECODE,
     M_PV_BASE,
@@ -92,12 +94,13 @@ static const char *const mode_names[N_MODES] = {"sixel", "kitty", "blocks"};
 static const gfx_mode mode_gfx[N_MODES] = {GFX_SIXEL, GFX_KITTY, GFX_BLOCKS};
 
 static const metric metric_defs[M_PV_BASE] = {
-    [M_GEN_100K] = {"generate_100k_s", "generate the list dataset (setup)", "-", U_SECONDS},
+    [M_GEN_100K] = {"generate_list_s", "generate the list dataset (setup)", "-", U_SECONDS},
     [M_GEN_PHOTOS] = {"generate_photos_s", "generate the JPEG dataset (setup)", "-", U_SECONDS},
     [M_JPEG_BYTES] = {"jpeg_bytes", "one 1024x1024 JPEG, quality 90", "-", U_BYTES},
     [M_FIRST_NONE] = {"first_screen_none_s", "first screen, none: open + journal + 1st draw", "<= 1 s", U_SECONDS},
     [M_FIRST_SIXEL] = {"first_screen_sixel_s", "first screen, sixel: open + journal + 1st draw", "<= 1 s", U_SECONDS},
     [M_OPEN] = {"app_open_s", "  app_open (both modes)", "-", U_SECONDS},
+    [M_DS_OPEN] = {"dataset_open_s", "    of which dataset_open (timed alone, same folder)", "-", U_SECONDS},
     [M_JOURNAL] = {"journal_start_s", "  journal pending check + start (both modes)", "-", U_SECONDS},
     [M_DRAW1_NONE] = {"first_draw_none_s", "  first app_draw, none", "-", U_SECONDS},
     [M_DRAW1_SIXEL] = {"first_draw_sixel_s", "  first app_draw, sixel (1x1 PNG fills the box)", "-", U_SECONDS},
@@ -117,6 +120,7 @@ static const metric metric_defs[M_PV_BASE] = {
     [M_CAP_J] = {"captions_j_s", "Captions: j (next option)", "<= 16 ms", U_SECONDS},
     [M_CAP_N] = {"captions_n_s", "Captions: n (next image)", "<= 16 ms", U_SECONDS},
     [M_CAP_STEP] = {"captions_step_s", "Captions: + / - keep_tokens (stats + save)", "-", U_SECONDS},
+    [M_STATS] = {"pipeline_stats_s", "  of which pipeline_stats_compute (timed alone)", "-", U_SECONDS},
     [M_TEXT_BYTES] = {"dataset_j_ncurses_bytes", "Dataset: j, bytes from ncurses per frame", "-", U_BYTES},
     [M_DS_J_SIXEL] = {"dataset_j_sixel_png_s", "Dataset: j, sixel, 1x1 PNGs back to back", "-", U_SECONDS},
     [M_DS_J_SIXEL_BYTES] = {"dataset_j_sixel_png_bytes", "  bytes per frame on fd 1 (sixel)", "-", U_BYTES},
@@ -142,6 +146,7 @@ typedef struct bench {
     int px_w, px_h;                /* the sixel preview's pixel size (img2sixel gets the same) */
     int box_rows, box_cols;
     char img2sixel_note[256];
+    char load_before[64], load_after[64]; /* /proc/loadavg: others' work skews the figures */
     int failures;
 } bench;
 
@@ -696,6 +701,16 @@ static int bench_first_screen(bench *b, app *a)
         if (r + 1 < 2 * b->o.reps)
             app_close(a);
     }
+    for (int r = 0; r < b->o.reps; r++) { /* how much of app_open is the dataset itself */
+        tg_error err;
+        double t = now_s();
+        dataset *ds = dataset_open(b->s.root, NULL, &err);
+        double d = now_s() - t;
+        if (!ds)
+            return fprintf(stderr, "bench_tui: dataset_open: %s\n", err.msg), -1;
+        sample_add(b, M_DS_OPEN, d);
+        dataset_close(ds);
+    }
     return 0;
 }
 
@@ -703,6 +718,12 @@ static void expect_cur(bench *b, const char *what, size_t got, size_t want)
 {
     if (got != want)
         failf(b, "%s: cursor at %zu, expected %zu", what, got, want);
+}
+
+/* Where a cursor moved to k ends in a list of n. */
+static size_t clamp_to(long k, size_t n)
+{
+    return k < 0 ? 0 : (size_t)k >= n ? n - 1 : (size_t)k;
 }
 
 static void set_gfx(app *a, gfx_mode m)
@@ -714,7 +735,7 @@ static void set_gfx(app *a, gfx_mode m)
 
 static int bench_keys(bench *b, app *a)
 {
-    int walk = 400 * b->o.reps, few = 2 * b->o.reps;
+    int walk = 400 * b->o.reps, few = 2 * b->o.reps; /* j walks down, k comes back a quarter */
     size_t page = (size_t)LINES - 6;
     set_gfx(a, GFX_NONE);
     if (!a->pv)
@@ -727,14 +748,14 @@ static int bench_keys(bench *b, app *a)
         sample_add(b, M_DS_J, f.secs);
         sample_add(b, M_TEXT_BYTES, (double)f.txt);
     }
-    expect_cur(b, "Dataset j", a->files.cur, (size_t)walk);
+    expect_cur(b, "Dataset j", a->files.cur, clamp_to(walk, a->n_view));
     for (int r = 0; r < walk / 4; r++)
         key_timed(b, a, 'k', M_DS_K);
-    expect_cur(b, "Dataset k", a->files.cur, (size_t)(walk - walk / 4));
+    expect_cur(b, "Dataset k", a->files.cur, clamp_to((long)clamp_to(walk, a->n_view) - walk / 4, a->n_view));
     size_t before = a->files.cur;
     for (int r = 0; r < walk / 10; r++)
         key_timed(b, a, KEY_FN(KEY_NPAGE), M_DS_PGDN);
-    expect_cur(b, "Dataset PgDn", a->files.cur, before + (size_t)(walk / 10) * page);
+    expect_cur(b, "Dataset PgDn", a->files.cur, clamp_to((long)(before + (size_t)(walk / 10) * page), a->n_view));
     for (int r = 0; r < 2 * few; r++)
         key_timed(b, a, r % 2 ? 'g' : 'G', M_DS_END);
     expect_cur(b, "Dataset G/g", a->files.cur, 0);
@@ -788,11 +809,26 @@ static int bench_keys(bench *b, app *a)
     before = a->files.cur;
     for (int r = 0; r < walk / 4; r++)
         key_timed(b, a, 'n', M_CAP_N);
-    expect_cur(b, "Captions n", a->files.cur, before + (size_t)(walk / 4));
+    expect_cur(b, "Captions n", a->files.cur, clamp_to((long)before + walk / 4, a->n_view));
     for (int r = 0; r < 2 * few; r++)
         key_timed(b, a, r % 2 ? '-' : '+', M_CAP_STEP);
     if (a->msg_error)
         failf(b, "Captions +/-: %s", a->msg);
+    for (int r = 0; r < few; r++) { /* what 3 and +/- recompute, on its own */
+        pipeline_opts po;
+        pipeline_stats ps;
+        tg_error err;
+        captions_config_get(a, &po);
+        double t = now_s();
+        int rc = pipeline_stats_compute(a->ds, &po, &ps, &err);
+        sample_add(b, M_STATS, now_s() - t);
+        if (rc < 0)
+            failf(b, "pipeline_stats_compute: %s", err.msg);
+        else if (ps.n_captions != a->ds->n_items)
+            failf(b, "pipeline_stats_compute counted %zu captions of %zu", ps.n_captions, a->ds->n_items);
+        if (rc == 0)
+            pipeline_stats_free(&ps);
+    }
 
     fprintf(stderr, "keys: Dataset, sixel previews of 1x1 PNGs\n");
     key_timed(b, a, '1', -1);
@@ -806,7 +842,7 @@ static int bench_keys(bench *b, app *a)
         sample_add(b, M_DS_J_SIXEL, f.secs);
         sample_add(b, M_DS_J_SIXEL_BYTES, (double)f.img);
     }
-    expect_cur(b, "Dataset j (sixel)", a->files.cur, (size_t)(walk / 4));
+    expect_cur(b, "Dataset j (sixel)", a->files.cur, clamp_to(walk / 4, a->n_view));
     return 0;
 }
 
@@ -845,6 +881,17 @@ static void cpu_model(char *out, size_t size)
         fclose(f);
 }
 
+static void loadavg(char *out, size_t size)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    char buf[128] = "?";
+    if (f && fgets(buf, sizeof buf, f))
+        buf[strcspn(buf, "\n")] = '\0';
+    if (f)
+        fclose(f);
+    snprintf(out, size, "%.30s", buf);
+}
+
 static void print_header(FILE *out, const bench *b)
 {
     char cpu[256];
@@ -852,6 +899,8 @@ static void print_header(FILE *out, const bench *b)
     fprintf(out, "tagbench full-screen app benchmark (bench_tui)\n");
     fprintf(out, "machine: nproc %ld, CPU \"%s\", %.1f GiB RAM\n", sysconf(_SC_NPROCESSORS_ONLN), cpu,
             (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / (1 << 30));
+    fprintf(out, "load average (1/5/15 min, running/total, last pid) at start: %s; at end: %s\n",
+            b->load_before, b->load_after);
     fprintf(out, "list dataset: %zu images (1x1 PNG + caption, bench/synth.h) in %zu N_name folders; "
             "JPEG dataset: %d photo-like %dx%d JPEGs (quality %d)\n", b->s.n_images, b->s.n_folders,
             b->o.photos, PHOTO_SIDE, PHOTO_SIDE, PHOTO_QUALITY);
@@ -1050,7 +1099,9 @@ int main(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : rc;
     metrics_init(&b);
+    loadavg(b.load_before, sizeof b.load_before);
     rc = run_all(&b);
+    loadavg(b.load_after, sizeof b.load_after);
     terminal_end(&b);
     print_table(b.o.json ? stderr : stdout, &b);
     if (b.o.json)

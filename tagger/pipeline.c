@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tagger/private/py_space.h"
+
 /* ---- a growable byte buffer: errors are sticky, checked once at the end ---- */
 
 typedef struct sbuf {
@@ -69,48 +71,6 @@ static char *sbuf_finish(sbuf *b)
     return b->p;
 }
 
-/* ---- Python's notion of whitespace (str.isspace), on UTF-8 ---- */
-
-/* Length of the whitespace character starting at s (n bytes available), or 0. */
-static size_t space_at(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20)))
-        return 1;
-    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0))
-        return 2; /* U+0085 NEL, U+00A0 NBSP */
-    if (n < 3)
-        return 0;
-    if ((s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) ||                   /* U+1680 */
-        (s[0] == 0xe2 && s[1] == 0x80 && s[2] >= 0x80 && s[2] <= 0x8a) || /* U+2000-200A */
-        (s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf)) ||
-        (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) ||                   /* U+205F */
-        (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80))                     /* U+3000 */
-        return 3;
-    return 0;
-}
-
-/* Length of the whitespace character that ends at s + n, or 0. */
-static size_t space_before(const char *s, size_t n)
-{
-    for (size_t k = 1; k <= 3 && k <= n; k++)
-        if (space_at(s + n - k, k) == k)
-            return k;
-    return 0;
-}
-
-/* str.strip() of the n bytes at *s, by moving *s and shrinking *n. */
-static void strip_span(const char **s, size_t *n)
-{
-    size_t k;
-    while (*n && (k = space_at(*s, *n)) > 0) {
-        *s += k;
-        *n -= k;
-    }
-    while (*n && (k = space_before(*s, *n)) > 0)
-        *n -= k;
-}
-
 /* ---- token lists: slices of the caption text ---- */
 
 typedef struct span {
@@ -147,7 +107,7 @@ static int split_tags(const char *s, size_t n, const char *sep, bool drop_empty,
         size_t len = hit ? (size_t)(hit - s) : n;
         const char *t = s;
         size_t tn = len;
-        strip_span(&t, &tn);
+        py_strip_span(&t, &tn);
         if ((tn || !drop_empty) && spans_push(out, t, tn) < 0)
             return -1;
         if (!hit)
@@ -338,7 +298,7 @@ static int parts_split(const char *text, const pipeline_opts *o, tag_parts *t)
         return parts_split_pinned(text, kts, sep, t);
     const char *s = text;
     size_t n = strlen(text);
-    strip_span(&s, &n);
+    py_strip_span(&s, &n);
     if (split_tags(s, n, sep, false, &t->all) < 0)
         return -1;
     size_t keep = o->keep_tokens > 0 ? (size_t)o->keep_tokens : 0;
@@ -521,7 +481,7 @@ char *pipeline_read_caption(const char *file_text, size_t len, bool enable_wildc
         size_t e = line_end(file_text, len, i, &next);
         const char *line = file_text + i;
         size_t n = e - i;
-        strip_span(&line, &n);
+        py_strip_span(&line, &n);
         if (!enable_wildcard) {
             sbuf_add(&b, line, n); /* lines[0].strip(), even when it is blank */
             break;

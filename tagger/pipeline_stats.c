@@ -1,7 +1,8 @@
-/* Dataset-wide caption statistics (pipeline_stats.h). One pass over the items: each caption is
- * rebuilt from its tag ids into one reused buffer, split as pipeline_process splits it, and its
- * expected figures are added up in closed form, so no random draw is needed and 100k captions
- * cost tens of milliseconds. Fixed tags are interned into a private dict to count them. */
+/* Dataset-wide caption statistics (pipeline_stats.h). One pass over the items: each caption's
+ * expected figures are added up in closed form, so no random draw is needed. Most captions are
+ * read straight from their tag ids (pipeline_stats_ids.c); the others take the text path here:
+ * rebuilt from their tag ids into one reused buffer and split as pipeline_process splits them,
+ * fixed tags interned into a private dict to count them. */
 #include "tagger/pipeline_stats.h"
 
 #include <math.h>
@@ -9,89 +10,10 @@
 #include <string.h>
 
 #include "tagger/private/dict.h"
+#include "tagger/private/pipeline_stats_path.h"
+#include "tagger/private/py_space.h"
 
-/* ---- Python's str.strip() whitespace on UTF-8, as pipeline.c strips tags ---- */
-
-/* Length of the whitespace character starting at s (n bytes available), or 0. */
-static size_t space_at(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20)))
-        return 1;
-    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0))
-        return 2;
-    if (n < 3)
-        return 0;
-    if ((s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) ||
-        (s[0] == 0xe2 && s[1] == 0x80 && s[2] >= 0x80 && s[2] <= 0x8a) ||
-        (s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf)) ||
-        (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) ||
-        (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80))
-        return 3;
-    return 0;
-}
-
-/* A byte that is neither whitespace nor part of a multi-byte character: the test that settles
- * most ends of most tags without decoding anything. */
-static bool plain_byte(char c)
-{
-    return (unsigned char)c > 0x20 && (unsigned char)c < 0x80;
-}
-
-/* Length of the whitespace character that starts s[0..n) (n > 0), or 0. */
-static size_t space_first(const char *s, size_t n)
-{
-    return s[0] == ' ' ? 1 : plain_byte(s[0]) ? 0 : space_at(s, n);
-}
-
-/* Length of the whitespace character that ends s[0..n) (n > 0), or 0. */
-static size_t space_last(const char *s, size_t n)
-{
-    if (s[n - 1] == ' ')
-        return 1;
-    if (plain_byte(s[n - 1]))
-        return 0;
-    for (size_t k = 1; k <= 3 && k <= n; k++)
-        if (space_at(s + n - k, k) == k)
-            return k;
-    return 0;
-}
-
-static void strip_span(const char **s, size_t *n)
-{
-    size_t k;
-    while (*n && (k = space_first(*s, *n)) > 0) {
-        *s += k;
-        *n -= k;
-    }
-    while (*n && (k = space_last(*s, *n)) > 0)
-        *n -= k;
-}
-
-/* ---- the pass ---- */
-
-/* One caption split into fixed (prefix and suffix parts together) and flex tags. */
-typedef struct tally {
-    size_t fixed, flex;       /* tags, empty ones included (they still take a ", ") */
-    size_t fixed_ne, flex_ne; /* non-empty tags */
-    size_t fixed_len, flex_len;
-} tally;
-
-typedef struct stats_run {
-    const pipeline_opts *o;
-    const char *sep, *sec; /* caption_separator; secondary_separator or NULL */
-    size_t seplen, seclen;
-    bool sec_here;         /* the caption being looked at holds sec: only then count it per tag */
-    size_t prefix_len, suffix_len;
-    char *buf;             /* the caption being looked at */
-    size_t cap;
-    dict kept;             /* fixed tag text -> id */
-    uint32_t *count, *last; /* per kept id: captions, and the last caption (+1) that counted */
-    uint32_t ncap;
-    uint32_t caption;      /* number of the caption being looked at, from 1 */
-    bool oom;
-    double tags, chars, tags_raw, fixed_raw;
-} stats_run;
+/* ---- the text path ---- */
 
 static bool is_set(const char *s)
 {
@@ -185,7 +107,7 @@ static void tags_split(stats_run *r, const char *s, size_t n, bool drop_empty, s
         size_t len = hit ? (size_t)(hit - s) : n;
         const char *tag = s;
         size_t tn = len;
-        strip_span(&tag, &tn);
+        py_strip_span(&tag, &tn);
         if (tn || !drop_empty) {
             bool is_fixed = placed++ < fixed;
             size_t tl = replaced_len(r, tag, tn);
@@ -208,7 +130,7 @@ static bool caption_split(stats_run *r, const char *text, size_t n, tally *t)
     const char *kts = r->o->keep_tokens_separator;
     const char *first = is_set(kts) ? strstr(text, kts) : NULL;
     if (!first) {
-        strip_span(&text, &n);
+        py_strip_span(&text, &n);
         tags_split(r, text, n, false, (size_t)r->o->keep_tokens, t);
         return false;
     }
@@ -260,14 +182,14 @@ static size_t caption_build(stats_run *r, const dataset *ds, const ds_item *it, 
 }
 
 /* A verbatim caption: its own tags and its own bytes (the secondary separator still applies). */
-static void verbatim_add(stats_run *r, const char *text, size_t n, double *tags, double *chars)
+static void verbatim_add(stats_run *r, const char *text, size_t n, caption_fig *f)
 {
     tally t = {0};
-    *chars = (double)replaced_len(r, text, n);
+    f->verbatim_chars = (double)replaced_len(r, text, n);
     const char *s = text;
-    strip_span(&s, &n);
+    py_strip_span(&s, &n);
     tags_split(r, s, n, false, 0, &t);
-    *tags = (double)t.flex_ne;
+    f->verbatim_tags = (double)t.flex_ne;
 }
 
 /* The closed forms of pipeline_stats.h, before caption dropout. */
@@ -275,66 +197,104 @@ static void processed_add(const stats_run *r, const tally *t, double *tags, doub
 {
     double p = r->o->caption_tag_dropout_rate, keep = 1.0 - p;
     double units = (double)t->fixed + keep * (double)t->flex;
-    double none_left = t->fixed == 0 ? pow(p, (double)t->flex) : 0.0;
+    double none_left = t->fixed ? 0.0
+                       : t->flex < POW_CACHED ? r->pow_p[t->flex] : pow(p, (double)t->flex);
     *tags = (double)t->fixed_ne + keep * (double)t->flex_ne;
     *chars = (double)t->fixed_len + keep * (double)t->flex_len + 2.0 * (units - 1.0 + none_left);
 }
 
-static void caption_add(stats_run *r, pipeline_stats *st, const dataset *ds, const ds_item *it)
+void stats_caption_count(stats_run *r, pipeline_stats *st, const caption_fig *f)
 {
     const pipeline_opts *o = r->o;
-    bool cls, multiline;
-    size_t raw_len, n = caption_build(r, ds, it, &cls, &raw_len, &multiline);
-    if (r->oom)
-        return;
-    r->caption++;
-    r->sec_here = r->sec && strstr(r->buf, r->sec); /* the buffer ends at n; strstr is faster */
+    const tally *t = &f->t;
     st->n_captions++;
-    st->n_class_tokens += cls;
-    st->n_empty += raw_len == 0;
-    if (o->enable_wildcard && (multiline || strpbrk(r->buf, "{}")))
-        st->n_wildcard++;
-    tally t = {0};
-    bool pinned = caption_split(r, r->buf, n, &t);
+    st->n_empty += f->raw_len == 0;
     if (is_set(o->keep_tokens_separator))
-        *(pinned ? &st->n_with_separator : &st->n_without_separator) += 1;
-    if (raw_len && !pinned && t.fixed + t.flex < (size_t)o->keep_tokens)
+        *(f->pinned ? &st->n_with_separator : &st->n_without_separator) += 1;
+    if (f->raw_len && !f->pinned && t->fixed + t->flex < (size_t)o->keep_tokens)
         st->n_fewer_than_keep++;
-    st->n_all_fixed += raw_len && t.flex_ne == 0;
-    r->fixed_raw += (double)t.fixed_ne;
-    double tags, chars;
+    st->n_all_fixed += f->raw_len && t->flex_ne == 0;
+    r->fixed_raw += (double)t->fixed_ne;
+    double tags = f->verbatim_tags, chars = f->verbatim_chars;
     if (st->tags_processed) {
-        processed_add(r, &t, &tags, &chars);
-        r->tags_raw += (double)(t.fixed_ne + t.flex_ne);
+        processed_add(r, t, &tags, &chars);
+        r->tags_raw += (double)(t->fixed_ne + t->flex_ne);
     } else {
-        verbatim_add(r, r->buf, n, &tags, &chars);
         r->tags_raw += tags;
     }
     r->tags += tags;
     r->chars += chars;
 }
 
-static int kept_cmp(const void *a, const void *b)
+static void caption_add(stats_run *r, pipeline_stats *st, const dataset *ds, const ds_item *it)
 {
-    const pipeline_kept_tag *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return strcmp(x->tag, y->tag);
+    bool cls, multiline;
+    caption_fig f = {0};
+    size_t n = caption_build(r, ds, it, &cls, &f.raw_len, &multiline);
+    if (r->oom)
+        return;
+    r->caption++;
+    r->sec_here = r->sec && strstr(r->buf, r->sec); /* the buffer ends at n; strstr is faster */
+    st->n_class_tokens += cls;
+    if (r->o->enable_wildcard && (multiline || strpbrk(r->buf, "{}")))
+        st->n_wildcard++;
+    f.pinned = caption_split(r, r->buf, n, &f.t);
+    if (!st->tags_processed)
+        verbatim_add(r, r->buf, n, &f);
+    stats_caption_count(r, st, &f);
 }
 
-static int kept_list(stats_run *r, pipeline_stats *st)
+static uint64_t text_key(const char *s)
 {
-    st->kept = calloc(r->kept.n ? r->kept.n : 1, sizeof *st->kept);
-    if (!st->kept)
-        return -1;
-    for (uint32_t id = 0; id < r->kept.n; id++) {
-        pipeline_kept_tag *k = &st->kept[st->n_kept++];
-        k->count = r->count[id];
-        if (!(k->tag = strdup(dict_str(&r->kept, id))))
-            return -1;
+    uint64_t key = 0;
+    for (int k = 0; k < 8 && s[k]; k++)
+        key |= (uint64_t)(unsigned char)s[k] << (56 - 8 * k);
+    return key;
+}
+
+/* By count (descending), then by text in strcmp's byte order (the key agrees with it). */
+static int kept_cmp(const void *a, const void *b)
+{
+    const kept_src *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return strcmp(x->s, y->s);
+}
+
+/* The fixed tags of both paths, sorted, then copied out: the sort moves small records, and
+ * only the list handed out holds copies of the text. */
+static kept_src *kept_gather(const stats_run *r, const dataset *ds, size_t *n)
+{
+    kept_src *src = malloc((r->kept.n + stats_ids_kept(r, ds, NULL) + 1) * sizeof *src);
+    if (!src)
+        return NULL;
+    *n = 0;
+    for (uint32_t id = 0; id < r->kept.n; id++)
+        if (r->count[id]) /* 0: moved over to the id path's count (stats_ids_end) */
+            src[(*n)++] = (kept_src){r->count[id], 0, dict_str(&r->kept, id)};
+    *n += stats_ids_kept(r, ds, src + *n);
+    for (size_t k = 0; k < *n; k++)
+        src[k].key = text_key(src[k].s);
+    qsort(src, *n, sizeof *src, kept_cmp);
+    return src;
+}
+
+static int kept_list(const stats_run *r, const dataset *ds, pipeline_stats *st)
+{
+    size_t n;
+    kept_src *src = kept_gather(r, ds, &n);
+    st->kept = src ? calloc(n ? n : 1, sizeof *st->kept) : NULL;
+    int rc = st->kept ? 0 : -1;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        pipeline_kept_tag *t = &st->kept[st->n_kept++];
+        t->count = src[k].count;
+        if (!(t->tag = strdup(src[k].s)))
+            rc = -1;
     }
-    qsort(st->kept, st->n_kept, sizeof *st->kept, kept_cmp);
-    return 0;
+    free(src);
+    return rc;
 }
 
 static void means_set(const stats_run *r, pipeline_stats *st)
@@ -349,33 +309,57 @@ static void means_set(const stats_run *r, pipeline_stats *st)
     st->dropout_epoch_share = every > 0 ? 1.0 / every : 0.0;
 }
 
+static void run_init(stats_run *r, const pipeline_opts *o)
+{
+    *r = (stats_run){.o = o, .sep = is_set(o->caption_separator) ? o->caption_separator : ","};
+    r->seplen = strlen(r->sep);
+    r->sec = is_set(o->secondary_separator) ? o->secondary_separator : NULL;
+    r->seclen = r->sec ? strlen(r->sec) : 0;
+    r->prefix_len = o->caption_prefix ? strlen(o->caption_prefix) : 0;
+    r->suffix_len = o->caption_suffix ? strlen(o->caption_suffix) : 0;
+    for (int m = 0; m < POW_CACHED; m++)
+        r->pow_p[m] = pow(o->caption_tag_dropout_rate, (double)m);
+    dict_init(&r->kept);
+}
+
+static void run_free(stats_run *r)
+{
+    stats_ids_free(r);
+    free(r->buf);
+    free(r->count);
+    free(r->last);
+    dict_free(&r->kept);
+}
+
+/* Each caption by its ids where that is exact, as text where not (pipeline_stats_path.h). */
+static void run_items(stats_run *r, pipeline_stats *st, const dataset *ds)
+{
+    r->oom = stats_ids_begin(r, ds) < 0;
+    for (size_t i = 0; i < ds->n_items && !r->oom; i++) {
+        const ds_item *it = &ds->items[i];
+        if (it->locked)
+            st->n_locked++;
+        else if (!stats_ids_caption(r, st, it))
+            caption_add(r, st, ds, it);
+    }
+    if (!r->oom)
+        stats_ids_end(r, ds);
+}
+
 int pipeline_stats_compute(const dataset *ds, const pipeline_opts *o, pipeline_stats *st,
                            tg_error *err)
 {
     memset(st, 0, sizeof *st);
     if (pipeline_opts_validate(o, err) < 0)
         return -1;
-    stats_run r = {.o = o, .sep = is_set(o->caption_separator) ? o->caption_separator : ","};
-    r.seplen = strlen(r.sep);
-    r.sec = is_set(o->secondary_separator) ? o->secondary_separator : NULL;
-    r.seclen = r.sec ? strlen(r.sec) : 0;
-    r.prefix_len = o->caption_prefix ? strlen(o->caption_prefix) : 0;
-    r.suffix_len = o->caption_suffix ? strlen(o->caption_suffix) : 0;
-    dict_init(&r.kept);
+    stats_run r;
+    run_init(&r, o);
     st->tags_processed = o->shuffle_caption || o->caption_tag_dropout_rate > 0 ||
                          o->token_warmup_step > 0;
-    for (size_t i = 0; i < ds->n_items && !r.oom; i++) {
-        if (ds->items[i].locked)
-            st->n_locked++;
-        else
-            caption_add(&r, st, ds, &ds->items[i]);
-    }
+    run_items(&r, st, ds);
     means_set(&r, st);
-    int rc = r.oom || kept_list(&r, st) < 0 ? -1 : 0;
-    free(r.buf);
-    free(r.count);
-    free(r.last);
-    dict_free(&r.kept);
+    int rc = r.oom || kept_list(&r, ds, st) < 0 ? -1 : 0;
+    run_free(&r);
     if (rc < 0) {
         pipeline_stats_free(st);
         return error_set(err, "out of memory computing the caption statistics of %s", ds->root);

@@ -57,7 +57,8 @@ typedef struct pipeline_stats {
      * flex tags (after the secondary separator is replaced), (1 - q) * (L_f + (1 - p) * L_m +
      * 2 * (F + (1 - p) * M - 1 + [F = 0] * p^M)) bytes: every kept tag but the first brings a
      * ", ", and p^M is the chance that nothing is left to join. A verbatim caption (tags not
-     * processed) yields its own length. On a dropout epoch of caption_dropout_every_n_epochs
+     * processed) yields its own length. (A secondary separator is counted inside each tag: one
+ * that would straddle a ", " joint is not seen.) On a dropout epoch of caption_dropout_every_n_epochs
      * every caption is "" (0 tags, 0 bytes); dropout_epoch_share is the share of such epochs,
      * 1/N (0 when off), so a whole run averages (1 - share) * expected_tags. */
     double expected_tags;
@@ -71,7 +72,8 @@ typedef struct pipeline_stats {
 } pipeline_stats;
 
 /* Validates o (pipeline_opts_validate; its message names the option), then fills st. On error
- * st is left empty (safe to free). 100k captions of 25 tags take some tens of milliseconds. */
+ * st is left empty (safe to free). 100k captions of 25 tags take a few milliseconds with the
+ * default caption_separator and no prefix or suffix, some tens of milliseconds otherwise. */
 int pipeline_stats_compute(const dataset *ds, const pipeline_opts *o, pipeline_stats *st,
                            tg_error *err);
 void pipeline_stats_free(pipeline_stats *st);

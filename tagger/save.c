@@ -64,6 +64,20 @@ static int disk_check(const ds_item *it, const char *path, mode_t *mode, struct 
     return 0;
 }
 
+int dataset_caption_check(const dataset *ds, size_t i, char *why, size_t wsize)
+{
+    char *path = dataset_path(ds, ds->items[i].caption), *reason = NULL;
+    if (!path)
+        return -1;
+    mode_t mode;
+    struct stat seen;
+    int rc = disk_check(&ds->items[i], path, &mode, &seen, &reason);
+    free(path);
+    snprintf(why, wsize, "%s", reason ? reason : "");
+    free(reason);
+    return rc == 2 && !strstr(why, "read-only") ? -1 : rc == 1;
+}
+
 /* The umask, read without setting it: umask(2) can only be read by changing it, which would give
  * files created meanwhile by another thread (the trainer's checkpoints) the wrong mode. */
 static mode_t process_umask(void)

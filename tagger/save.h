@@ -25,6 +25,11 @@ typedef struct save_report {
 int dataset_save(dataset *ds, save_report *rep, tg_error *err);
 void save_report_free(save_report *rep);
 
+/* Whether item i's caption on disk is still what was read: 0 yes, 1 no (changed, deleted, or
+ * created by another program; why says which), -1 unreadable (why says why). A read-only caption
+ * that is unchanged is 0: it is a save problem, not a change. */
+int dataset_caption_check(const dataset *ds, size_t i, char *why, size_t wsize);
+
 /* True for the name of a save's temporary file: `.CAPTION.tagbench-PID-N`. */
 bool save_temp_name(const char *name);
 /* Deletes the temporary files that interrupted saves left (found by the scan), except those of a

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "tagger/save.h"
 #include "tui/screen.h"
 
 static void say(app *a, bool error, const char *fmt, va_list ap)
@@ -151,8 +153,33 @@ void app_refresh_view(app *a)
 void app_show(app *a, screen_id s)
 {
     a->screen = s;
+    a->wake_at = 0; /* a timer belongs to the screen that asked for it */
     const screen_def *sd = screen_get(s);
     if (sd->enter)
         sd->enter(a);
     a->redraw = true;
+}
+
+bool app_tick(app *a)
+{
+    long cur = app_current_item(a);
+    char why[256] = "";
+    if (cur >= 0 && dataset_caption_check(a->ds, (size_t)cur, why, sizeof why) != 0 && !*why)
+        snprintf(why, sizeof why, "cannot be read");
+    bool news = cur != a->disk_item || strcmp(why, a->disk_note) != 0;
+    a->disk_item = cur;
+    snprintf(a->disk_note, sizeof a->disk_note, "%s", why);
+    return news;
+}
+
+long long app_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void app_wake_in(app *a, int ms)
+{
+    a->wake_at = app_now_ms() + ms;
 }

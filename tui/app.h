@@ -70,6 +70,13 @@ typedef struct app {
 
     char msg[512];          /* the status line */
     bool msg_error;
+
+    /* The current image's caption as another program left it: checked once a second, so the
+     * user learns of an outside change before saving over it is refused. */
+    long disk_item;         /* the item disk_note is about, -1 = none */
+    char disk_note[256];    /* "" when the file is still as read */
+
+    long long wake_at;      /* monotonic ms at which the current screen's tick is due; 0 = none */
 } app;
 
 /* The status line: what just happened, or why something was refused. */
@@ -88,6 +95,12 @@ int app_apply(app *a, const edit_op *ops, size_t nops, const uint32_t *sel, size
 int app_set_filter(app *a, const char *expr);
 /* Re-evaluates the filter after an edit (an image may stop matching). */
 void app_refresh_view(app *a);
+/* The once-a-second check of the current caption on disk; true when what it says changed. */
+bool app_tick(app *a);
+/* Asks for the current screen's tick hook to run in ms milliseconds (a later call replaces an
+ * earlier one): work too slow for every key press waits until the keys pause. */
+void app_wake_in(app *a, int ms);
+long long app_now_ms(void);
 /* Switches screen (calls the screen's enter hook). */
 void app_show(app *a, screen_id s);
 void app_save(app *a);

@@ -19,6 +19,7 @@
 
 #define MIN_COLS 80
 #define MIN_ROWS 24
+#define TICK_MS 1000
 
 static void header_draw(app *a)
 {
@@ -138,6 +139,26 @@ static void keys_read(app *a)
         app_key(a, r == KEY_CODE_YES ? KEY_FN((int)ch) : (int)ch);
 }
 
+/* Milliseconds poll() may sleep: until the screen's timer, at most a tick. */
+static int poll_timeout(const app *a)
+{
+    if (!a->wake_at)
+        return TICK_MS;
+    long long left = a->wake_at - app_now_ms();
+    return left < 0 ? 0 : left < TICK_MS ? (int)left : TICK_MS;
+}
+
+static void timer_run(app *a)
+{
+    if (!a->wake_at || app_now_ms() < a->wake_at)
+        return;
+    a->wake_at = 0;
+    const screen_def *sd = screen_get(a->screen);
+    if (sd->tick)
+        sd->tick(a);
+    a->redraw = true;
+}
+
 void app_loop(app *a)
 {
     a->running = true;
@@ -146,9 +167,13 @@ void app_loop(app *a)
         if (a->redraw)
             app_draw(a);
         struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
-        int r = poll(&pfd, 1, -1);
+        int timeout = poll_timeout(a);
+        int r = poll(&pfd, 1, timeout);
         if (r < 0 && errno != EINTR)
             break;
+        if (r == 0 && timeout == TICK_MS && app_tick(a)) /* a quiet second: look at the disk */
+            a->redraw = true;
+        timer_run(a);
         if (r < 0) /* SIGWINCH: ncurses queues a KEY_RESIZE for get_wch */
             a->redraw = true;
         keys_read(a);

@@ -86,6 +86,7 @@ int app_open(app *a, const app_opts *o)
 {
     tg_error err;
     a->opts = *o;
+    a->disk_item = -1;
     if (!(a->ds = cli_open("open", o->dir, o->caption_ext)))
         return -1;
     if (!(a->comp = completer_new(a->ds, o->tags_csv, &err))) {

@@ -38,8 +38,14 @@ void ask_key(app *a, int key)
     answer(a, key);
 }
 
+/* A question may need more than the status row on a narrow terminal: it grows upwards, because
+ * every answer must be readable before a key is pressed. */
 void ask_draw(app *a, int y)
 {
-    draw_fill(y, 0, COLS, TH_CURSOR);
-    draw_text(y, 1, COLS - 2, a->ask->question, TH_CURSOR);
+    int n = draw_wrapped(-1, 1, COLS - 2, 0, a->ask->question, TH_CURSOR);
+    if (n > y)
+        n = y;
+    for (int r = 0; r < n; r++)
+        draw_fill(y - n + 1 + r, 0, COLS, TH_CURSOR);
+    draw_wrapped(y - n + 1, 1, COLS - 2, n, a->ask->question, TH_CURSOR);
 }

@@ -41,6 +41,14 @@ static long utf8_decode(const unsigned char *s, size_t len)
     return cp;
 }
 
+/* Invisible format characters: zero-width spaces and joiners would make two different tags look
+ * the same, and bidirectional overrides would reorder what is shown around them. */
+static bool invisible(long cp)
+{
+    return (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff || cp == 0x061c || cp == 0x00ad;
+}
+
 static void glyph_next(const char *s, size_t n, glyph *g)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -55,7 +63,7 @@ static void glyph_next(const char *s, size_t n, glyph *g)
         return;
     }
     int w = wcwidth((wchar_t)cp);
-    if (w < 0) { /* unassigned or a format character the terminal may treat oddly */
+    if (w < 0 || invisible(cp)) { /* unassigned, or a format character nobody would see */
         g->cp = -1;
         g->bytes = len;
         snprintf(g->esc, sizeof g->esc, "\\u%04lx", cp & 0xffff);
@@ -169,4 +177,33 @@ void draw_fill(int y, int x, int width, theme_el el)
     attr_set(theme_attr(el), theme_pair(el), NULL);
     mvhline(y, x, ' ', width);
     attr_set(A_NORMAL, 0, NULL);
+}
+
+/* Bytes of the longest prefix of s that fits width columns and ends at a space or the end. */
+static size_t line_take(const char *s, int width)
+{
+    size_t fit = draw_bytes_for_width(s, width);
+    if (!s[fit] || fit == 0)
+        return fit ? fit : strlen(s) ? draw_bytes_for_width(s, 1) : 0;
+    size_t cut = fit;
+    while (cut > 0 && s[cut] != ' ')
+        cut--;
+    return cut ? cut : fit; /* a word longer than the line is cut where it must be */
+}
+
+int draw_wrapped(int y, int x, int width, int max_lines, const char *s, theme_el el)
+{
+    int lines = 0;
+    if (width < 1)
+        return 0;
+    while (*s) {
+        size_t n = line_take(s, width);
+        if (y >= 0 && lines < max_lines)
+            draw_text_n(y + lines, x, width, s, n, el);
+        lines++;
+        s += n;
+        while (*s == ' ')
+            s++;
+    }
+    return lines;
 }

@@ -23,6 +23,10 @@ int draw_width_n(const char *s, size_t n);
 void draw_text_right(int y, int x_end, const char *s, theme_el el);
 /* Blanks width columns at (y, x) in the element's colour. */
 void draw_fill(int y, int x, int width, theme_el el);
+/* Word-wraps s into lines of at most width columns, drawn from row y down, at most max_lines;
+ * returns the number of lines it needs (which may exceed max_lines: nothing past is drawn). With
+ * y < 0 it only counts. */
+int draw_wrapped(int y, int x, int width, int max_lines, const char *s, theme_el el);
 /* The byte offset in s where w display columns end (for cursor positions in prompts). */
 size_t draw_bytes_for_width(const char *s, int w);
 

@@ -55,7 +55,7 @@ static const struct {
     {KEY_FN(KEY_HOME), "Home"}, {KEY_FN(KEY_END), "End"}, {KEY_FN(KEY_DC), "Del"},
     {KEY_FN(KEY_IC), "Ins"}, {KEY_FN(KEY_BTAB), "S-Tab"}, {KEY_FN(KEY_ENTER), "Enter"},
     {KEY_FN(KEY_BACKSPACE), "BS"}, {KEY_FN(KEY_SR), "S-↑"}, {KEY_FN(KEY_SF), "S-↓"},
-    {'\n', "Enter"}, {'\t', "Tab"}, {' ', "Space"}, {KEY_ESC, "Esc"}, {127, "BS"},
+    {'\n', "Enter"}, {'\r', "Enter"}, {'\t', "Tab"}, {' ', "Space"}, {KEY_ESC, "Esc"}, {127, "BS"},
 };
 
 const char *keymap_key_name(int key, char *buf, int size)
@@ -82,11 +82,15 @@ const char *keymap_key_name(int key, char *buf, int size)
 static void binding_keys(const key_binding *b, char *out, int size)
 {
     out[0] = 0;
+    const char *prev = "";
+    char nb[4][32];
     for (int k = 0; k < 4 && b->keys[k]; k++) {
-        char nb[32];
-        const char *n = keymap_key_name(b->keys[k], nb, sizeof nb);
+        const char *n = keymap_key_name(b->keys[k], nb[k], sizeof nb[k]);
+        if (!strcmp(n, prev)) /* \r, \n and KEY_ENTER are all "Enter" */
+            continue;
         size_t len = strlen(out);
         snprintf(out + len, size - len, "%s%s", k ? " " : "", n);
+        prev = n;
     }
 }
 
@@ -107,7 +111,8 @@ static void table_help(const key_binding *t, char ***lines, size_t *n)
     for (; t && t->fn; t++) {
         char keys[96], line[256];
         binding_keys(t, keys, sizeof keys);
-        snprintf(line, sizeof line, "  %-16s %s", keys, t->help);
+        int pad = 16 - draw_width(keys); /* columns, not bytes: ↑ is three bytes wide in UTF-8 */
+        snprintf(line, sizeof line, "  %s%*s %s", keys, pad > 0 ? pad : 0, "", t->help);
         lines_add(lines, n, line);
     }
 }
@@ -131,11 +136,12 @@ char **keymap_help_lines(const app *a, size_t *n)
     return lines;
 }
 
-static int bar_item(int y, int x, const key_binding *b)
+/* One "key Word" item at x if it ends before column limit; returns where the next one goes. */
+static int bar_item_before(int y, int x, int limit, const key_binding *b)
 {
     char nb[32];
     const char *k = keymap_key_name(b->keys[0], nb, sizeof nb);
-    if (x + draw_width(k) + (int)strlen(b->bar) + 2 > COLS)
+    if (x + draw_width(k) + (int)strlen(b->bar) + 1 > limit)
         return x;
     x += draw_text(y, x, -1, k, TH_KEY);
     x += draw_text(y, x, -1, " ", TH_BAR);
@@ -143,16 +149,28 @@ static int bar_item(int y, int x, const key_binding *b)
     return x + 2;
 }
 
+static int bar_item(int y, int x, const key_binding *b)
+{
+    return bar_item_before(y, x, COLS, b);
+}
+
+/* Help first and Quit at the right end are always shown (what a newcomer needs most); the
+ * screen's keys, then the other global ones, fill the space between as far as it goes. */
 void keymap_draw_bar(const app *a, int y)
 {
     draw_fill(y, 0, COLS, TH_BAR);
-    int x = 0;
-    for (const key_binding *b = screen_get(a->screen)->keys; b && b->fn; b++)
-        if (b->bar)
-            x = bar_item(y, x, b);
-    for (const key_binding *b = keymap_global; b->fn; b++)
-        if (b->bar)
-            x = bar_item(y, x, b);
+    const key_binding *help = table_find(keymap_global, '?'), *quit = table_find(keymap_global, 'q');
+    int x = bar_item(y, 0, help);
+    char nb[32];
+    int quit_w = draw_width(keymap_key_name(quit->keys[0], nb, sizeof nb)) + 1 + (int)strlen(quit->bar);
+    int right = COLS - quit_w;
+    bar_item(y, right, quit);
+    for (int pass = 0; pass < 2; pass++) {
+        const key_binding *b = pass ? keymap_global : screen_get(a->screen)->keys;
+        for (; b && b->fn; b++)
+            if (b->bar && b != help && b != quit)
+                x = bar_item_before(y, x, right - 1, b);
+    }
 }
 
 static void table_markdown(FILE *out, const key_binding *t)

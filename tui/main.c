@@ -60,6 +60,7 @@ int main(int argc, char **argv)
     if (argv[1][0] != '-' && stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode)) {
         if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
             return cmd_open(argc, argv);
+        fprintf(stderr, "tagbench: not on a terminal, so the summary instead of the workbench\n");
         char *sub[] = {"summary", argv[1], NULL};
         return cmd_summary(2, sub);
     }

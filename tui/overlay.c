@@ -67,7 +67,7 @@ void overlay_key(app *a, int key)
 void overlay_draw(app *a)
 {
     text_overlay *o = a->overlay;
-    int x = 2, w = COLS - 4, y = 1, rows = overlay_rows();
+    int x = 0, w = COLS, y = 1, rows = overlay_rows(); /* full width: nothing shows through */
     for (int r = 0; r < rows + 3; r++)
         draw_fill(y + r, x, w, TH_NORMAL);
     attr_set(theme_attr(TH_TITLE), theme_pair(TH_TITLE), NULL);

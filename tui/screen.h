@@ -13,6 +13,7 @@ typedef struct screen_def {
     void (*enter)(app *a);     /* when the screen becomes current (may be NULL) */
     void (*draw)(app *a, int top, int rows); /* rows top..top+rows-1 of stdscr are its own */
     void (*click)(app *a, int y, int x, int button); /* mouse (may be NULL) */
+    void (*tick)(app *a);      /* the timer it asked for with app_wake_in (may be NULL) */
     const struct key_binding *keys; /* its key table, ended by an entry without fn */
 } screen_def;
 

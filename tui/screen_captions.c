@@ -24,6 +24,7 @@ typedef struct captions_state {
     int epoch;
     pipeline_stats stats;
     bool stats_ok;
+    bool stale;         /* options or captions changed; the figures follow when keys pause */
     char stats_err[1024];
 } captions_state;
 
@@ -32,10 +33,21 @@ static captions_state *st(app *a)
     return a->screen_state[SCREEN_CAPTIONS];
 }
 
+/* The figures take tens of milliseconds on a big dataset: recomputed once the keys pause, so
+ * holding + stays as fast as the terminal repeats it. */
+#define STATS_DELAY_MS 120
+
+static void stats_later(app *a, int ms)
+{
+    st(a)->stale = true;
+    app_wake_in(a, ms);
+}
+
 static void stats_update(app *a)
 {
     captions_state *s = st(a);
     tg_error err;
+    s->stale = false;
     pipeline_stats_free(&s->stats);
     s->stats_ok = pipeline_stats_compute(a->ds, &s->form.o, &s->stats, &err) == 0;
     if (!s->stats_ok)
@@ -67,7 +79,7 @@ static void captions_destroy(void *p)
 
 static void captions_enter(app *a)
 {
-    stats_update(a); /* the captions may have been edited on another screen */
+    stats_later(a, 0); /* the captions may have been edited on another screen */
 }
 
 static void form_draw(app *a, int top, int w)
@@ -84,7 +96,7 @@ static void form_draw(app *a, int top, int w)
         draw_text(y, 32, w - 32, v, f == s->field ? el : TH_KEY);
     }
     int y = top + 2 + n_caption_fields;
-    draw_text(y, 1, w - 1, caption_fields[s->field].help, TH_DIM);
+    y += draw_wrapped(y, 1, w - 1, 2, caption_fields[s->field].help, TH_DIM);
     draw_text(y + 1, 1, w - 1, captions_config_path(a), TH_DIM);
 }
 
@@ -137,9 +149,10 @@ static void stats_draw(app *a, int top, int x, int w, int rows)
 {
     captions_state *s = st(a);
     pipeline_stats *p = &s->stats;
-    draw_text(top, x, w, "The whole dataset", TH_TITLE);
-    if (!s->stats_ok) {
-        draw_text(top + 1, x, w, s->stats_err, TH_ERROR);
+    draw_text(top, x, w, s->stale ? "The whole dataset (updating...)" : "The whole dataset", TH_TITLE);
+    if (!s->stats_ok) { /* not computed yet, or refused */
+        if (!s->stale)
+            draw_text(top + 1, x, w, s->stats_err, TH_ERROR);
         return;
     }
     int y = top + 1;
@@ -182,7 +195,7 @@ static void captions_draw(app *a, int top, int rows)
 static void changed(app *a)
 {
     captions_state *s = st(a);
-    stats_update(a);
+    stats_later(a, STATS_DELAY_MS);
     tg_error err;
     char v[256];
     caption_form_value(&s->form, s->field, v, sizeof v);
@@ -246,8 +259,8 @@ static void act_image_prev(app *a) { image_step(a, -1); }
 static const key_binding captions_keys[] = {
     {{KEY_FN(KEY_DOWN), 'j'}, act_down, "next option", NULL},
     {{KEY_FN(KEY_UP), 'k'}, act_up, "previous option", NULL},
-    {{KEY_FN(KEY_RIGHT), 'l', '+'}, act_more, "increase the value (a switch toggles)", "+/-"},
-    {{KEY_FN(KEY_LEFT), 'h', '-'}, act_less, "decrease the value", NULL},
+    {{'+', KEY_FN(KEY_RIGHT), 'l'}, act_more, "increase the value (a switch toggles)", "More"},
+    {{'-', KEY_FN(KEY_LEFT), 'h'}, act_less, "decrease the value", "Less"},
     {{'\r', '\n', KEY_FN(KEY_ENTER), 'e'}, act_edit, "type a value", "Edit"},
     {{' '}, act_more, "toggle a switch", NULL},
     {{'s'}, act_reseed, "new random draws (next seed)", "Reseed"},
@@ -263,6 +276,7 @@ const screen_def screen_captions = {
     .create = captions_create,
     .destroy = captions_destroy,
     .enter = captions_enter,
+    .tick = stats_update,
     .draw = captions_draw,
     .keys = captions_keys,
 };

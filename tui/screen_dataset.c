@@ -85,6 +85,10 @@ static void info_draw(app *a, const dataset_layout *l, long cur)
         return;
     tg_error err;
     ds_item *it = &a->ds->items[cur];
+    if (a->disk_item == cur && *a->disk_note) {
+        draw_textf(y, x, w, TH_ERROR, "caption %s: Ctrl-S will not overwrite it", a->disk_note);
+        return;
+    }
     if (dataset_probe(a->ds, (size_t)cur, &err) < 0) {
         draw_text(y, x, w, err.msg, TH_ERROR);
         return;

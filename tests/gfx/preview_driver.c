@@ -1,5 +1,5 @@
-/* A small full-screen program around the preview layer, for tests/gfx/xterm_sixel.sh: text on
- * the left, one photo-like image (thousands of colours) on the right, a status bar on the last
+/* A small full-screen program around the preview layer, for tests/gfx/test_xterm_sixel.sh: text
+ * on the left, one photo-like image (thousands of colours) on the right, a status bar on the last
  * row, and keys that exercise the frame protocol:
  *   h hide / s show the image, m move it to the lower box, o open / c close an overlay,
  *   r full repaint (as Ctrl-L), q quit; a terminal resize is handled like the app does.

@@ -16,8 +16,17 @@ TUI_W=120 TUI_H=40
 # Seconds a wait_for waits by default (the ASan build starts and draws slower).
 TUI_WAIT=${TUI_WAIT:-10}
 
-# tm ARGS...: tmux on this test's private server.
-tm() { TMUX_TMPDIR="$T" tmux -L tui -f /dev/null "$@"; }
+# tm ARGS...: tmux on this test's private server. Every app_start takes a new one (a new socket
+# under $T): a client connecting right after kill-server may reach the dying old server.
+TUI_N=0 TUI_SOCK=tui0
+tm() { TMUX_TMPDIR="$T" tmux -L "$TUI_SOCK" -f /dev/null "$@"; }
+
+# tm_kill_all: every tmux server of this test ends.
+tm_kill_all() {
+    for ts in "$T"/tmux-*/*; do
+        [ -S "$ts" ] && tmux -S "$ts" kill-server 2>/dev/null
+    done
+}
 
 # app_start DIR [ARGS...]: `tagbench open DIR --graphics none ARGS...` in a fresh tmux server,
 # TUI_W x TUI_H, the pane kept after the app exits (for its last screen). The app's sanitizer
@@ -29,6 +38,7 @@ app_start() {
     shift
     case " $* " in *" --graphics "*) ;; *) set -- --graphics none "$@" ;; esac
     app_stop
+    TUI_N=$((TUI_N + 1)) TUI_SOCK=tui$TUI_N
     rm -f "$T/.app.status"
     tm new-session -d -s app -x "$TUI_W" -y "$TUI_H" \
         sh -c '"$@"; echo "$?" >"$0.status"' "$T/.app" \
@@ -67,6 +77,9 @@ wait_for() {
     return 1
 }
 
+# re_quote TEXT: TEXT as an extended regular expression matching it literally.
+re_quote() { printf '%s' "$1" | sed 's/[][\\.*^$+?(){}|]/\\&/g'; }
+
 # wait_gone REGEX [SECONDS]: polls until no line of the screen matches REGEX.
 wait_gone() {
     wf_n=$(( ${2:-$TUI_WAIT} * 20 ))
@@ -82,6 +95,9 @@ wait_gone() {
 
 # expect_screen REGEX [WHAT] / expect_no_screen REGEX [WHAT]: the screen now (no waiting).
 expect_screen() { screen | grep -qE -- "$1" || { fail "${2:-screen} lacks /$1/"; show_screen; }; }
+# expect_screen_joined REGEX [WHAT]: like expect_screen, on the screen's rows joined by spaces
+# (a question that wraps onto two rows must still hold every answer).
+expect_screen_joined() { screen | tr '\n' ' ' | tr -s ' ' | grep -qE -- "$1" || { fail "${2:-screen} lacks /$1/"; show_screen; }; }
 expect_no_screen() { screen | grep -qE -- "$1" && { fail "${2:-screen} shows /$1/"; show_screen; }; }
 
 show_screen() { { echo "  ---- screen of $cli_name ----"; screen | sed 's/^/  |/'; } >&2; }
@@ -183,9 +199,6 @@ mk_shapes() {
     item "$1/10_shapes/e" 'circle, green, large, white background\n'
 }
 
-# caption DIR STEM: the caption text of DIR/10_shapes/STEM.txt
-caption() { cat "$1/10_shapes/$2.txt"; }
-
 # run_tests: like tests/cli's, plus: the tmux server is always killed after a test (pass or fail)
 # and a sanitizer report left by the app fails the test.
 run_tests() {
@@ -193,12 +206,12 @@ run_tests() {
         T=$(mktemp -d)
         (
             cd "$T" || exit 1
-            trap 'app_stop' EXIT
+            trap 'app_stop; tm_kill_all' EXIT
             "$cli_name"
             app_stop
             san_files_clean
         )
-        TMUX_TMPDIR="$T" tmux -L tui kill-server 2>/dev/null
+        tm_kill_all
         if [ -f "$T/.failed" ]; then
             cli_failed=$((cli_failed + 1)); echo "not ok $cli_name" >&2
         else cli_passed=$((cli_passed + 1)); fi

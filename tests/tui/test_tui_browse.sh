@@ -137,6 +137,24 @@ test_help_lists_the_keys_and_esc_closes_it() {
     expect_quits_ok
 }
 
+# The help's descriptions start in one column, whatever the key names (↓ is 3 bytes, 1 column).
+test_help_descriptions_line_up() {
+    mk_shapes d
+    app_start d || return
+    keys '?'
+    wait_for ' Keys ' || return
+    cols=$(screen | python3 -c '
+import sys
+lines = sys.stdin.read().split("\n")
+for d in ("next image (or next tag", "page down", "filter images by tags", "focus the image list",
+          "on a tag: show the images", "move the highlighted tag down", "undo the last edit step"):
+    print([l.index(d) for l in lines if d in l][0])' | sort -u | tr '\n' ' ')
+    expect_eq "$(echo $cols | wc -w)" 1 "number of columns where the help descriptions start ($cols)"
+    expect_no_screen 'Enter Enter' "the Enter binding's key names"
+    keys Escape q
+    expect_quits_ok
+}
+
 test_an_unknown_key_says_so() {
     mk_shapes d
     app_start d || return
@@ -245,6 +263,42 @@ test_q_quits_while_the_terminal_is_too_small() {
     app_start d || return
     resize 60 20
     wait_for 'needs 80x24' || return
+    keys q
+    expect_quits_ok
+}
+
+# The preview with --graphics blocks (half blocks in colour): other images, other colours; an
+# overlay or a too small terminal hides it, and it comes back.
+test_blocks_preview_shows_the_image() {
+    mk_shapes d
+    cp "$PNG_DIR/0002.png" d/10_shapes/b.png    # red square, black background
+    app_start d --graphics blocks || return
+    wait_for ' 5 images · 0 unsaved · blocks$' || return
+    wait_for '^ .*x +▀▀▀▀▀▀▀▀▀▀' || return
+    colours_a=$(screen_e | grep -o '48;5;[0-9]*' | sort -u)
+    keys j
+    wait_for 'Images 2/5' || return
+    wait_for '^ .*x +▀▀▀▀▀▀▀▀▀▀' || return
+    colours_b=$(screen_e | grep -o '48;5;[0-9]*' | sort -u)
+    [ "$colours_a" = "$colours_b" ] && fail "the previews of a and b have the same colours: $colours_a"
+    keys '?'
+    wait_for ' Keys ' || return
+    wait_gone '▀' || return
+    keys Escape
+    wait_for '▀▀▀▀▀▀▀▀▀▀' || return
+    resize 80 24
+    wait_for 'Images 2/5' || return
+    wait_for '▀▀▀▀▀' || return
+    resize 60 20
+    wait_for 'needs 80x24' || return
+    wait_gone '▀' || return
+    resize 120 40
+    wait_for '▀▀▀▀▀▀▀▀▀▀' || return
+    keys 2
+    wait_for '11 tags · sorted by count' || return
+    wait_gone '▀' || return
+    keys 1
+    wait_for '▀▀▀▀▀▀▀▀▀▀' || return
     keys q
     expect_quits_ok
 }

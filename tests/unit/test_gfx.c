@@ -1076,6 +1076,18 @@ static void test_preview_prefetch(void)
         CHECK(d.px && px_get(d.px, d.w, d.w / 2, d.h / 2) == colours[i]);
         decoded_free(&d);
     }
+    /* scrolling: the next image is requested while this one is shown, so the main thread
+       keeps meeting the worker on the very entry it is building */
+    for (int step = 0; step < 24; step++) {
+        int i = step % 6, rows = 4 + step / 6;
+        preview_prefetch(pv, paths[(i + 1) % 6], rows, 16);
+        place_arg a = {paths[i], 1, 1, rows, 16};
+        CHECK(frame(pv, &a, 1, &out) > 0);
+        decoded d;
+        CHECK_INT(sixel_decode(out.data, out.len, &d), 0);
+        CHECK(d.px && px_get(d.px, d.w, d.w / 2, d.h / 2) == colours[i]);
+        decoded_free(&d);
+    }
     preview_free(pv);
     /* freed with requests still queued */
     pv = preview_new(&caps);

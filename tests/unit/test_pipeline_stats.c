@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tagger/private/pipeline_stats_path.h"
+#include "tagger/rng.h"
 #include "tests/unit/check.h"
 #include "tests/unit/fixture.h"
 
@@ -405,6 +407,187 @@ static void test_against_pipeline(void)
     fixture_remove(root);
 }
 
+/* ---- the id path against the text path ---- */
+
+/* Tags as they may come out of caption files: mostly plain ones, and odd ones that hold a
+ * separator, a wildcard brace, or Unicode whitespace at an end (the dataset trims only ASCII
+ * blanks). */
+static const char *const PLAIN[] = {
+    "sks", "1girl", "red hair", "a", "smile", "best quality", "dog", "y", "tab\tinside",
+    "\xef\xbb\xbf" "bom", "em\xe2\x80\x83" "space",
+};
+static const char *const ODD[] = {
+    "x|||y", "|||", "a;;;b", ";;;", "a;b", "semi;", "x||y", "|", "{red|blue}", "brace}", "{open",
+    "sp ace", "x ||| y", "\xe3\x80\x80" "ideographic", "nbsp\xc2\xa0", "\xc2\xa0",
+    "\xe2\x80\x83" "lead", "\xc2\x85" "nel", "\xe3\x80\x80",
+};
+
+static const char *pick(rng *r, const char *const *list, size_t n)
+{
+    return list[rng_below(r, n)];
+}
+
+static const char *tag_random(rng *r)
+{
+    if (rng_below(r, 6))
+        return pick(r, PLAIN, sizeof PLAIN / sizeof PLAIN[0]);
+    return pick(r, ODD, sizeof ODD / sizeof ODD[0]);
+}
+
+/* A caption file's text: up to 8 tags (repeats allowed) with untidy joints, now and then a
+ * BOM, CRLF or a second line. */
+static void caption_random(rng *r, char *buf, size_t size)
+{
+    static const char *const joints[] = {", ", ",", " , ", ",, ", " ,"};
+    size_t n = 0, tags = rng_below(r, 9);
+    buf[0] = '\0';
+    if (rng_below(r, 10) == 0)
+        n += (size_t)snprintf(buf + n, size - n, "\xef\xbb\xbf");
+    for (size_t k = 0; k < tags && n < size; k++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", k ? pick(r, joints, 5) : "",
+                              tag_random(r));
+    if (n < size)
+        snprintf(buf + n, size - n, "%s", rng_below(r, 8) == 0 ? "\r\nsecond, line\n" : "\n");
+}
+
+/* One item: a caption file (mostly), an empty one, none (class tokens stand in), or a caption
+ * path that is a folder (the item is locked). */
+static void item_random(rng *r, const char *root, size_t i)
+{
+    static const char *const folders[] = {"", "2_sks dog/", "3_x|||y, z/", "1_\xe3\x80\x80" "cls/"};
+    char img[96], cap[96], text[512];
+    const char *folder = pick(r, folders, 4);
+    snprintf(img, sizeof img, "%s%zu.png", folder, i);
+    snprintf(cap, sizeof cap, "%s%zu.txt", folder, i);
+    fixture_write(root, img, PNG);
+    unsigned kind = (unsigned)rng_below(r, 20);
+    if (kind == 0)
+        fixture_mkdir(root, cap);
+    else if (kind <= 2)
+        fixture_write(root, cap, kind == 1 ? "" : " \n");
+    else if (kind > 4) {
+        caption_random(r, text, sizeof text);
+        fixture_write(root, cap, text);
+    }
+}
+
+/* Edits add tags that no file would give: Unicode space at an end survives the edit's trim. */
+static void edits_random(rng *r, dataset *ds)
+{
+    static const char *const added[] = {"\xe3\x80\x80" "edit", "edit\xc2\xa0", "plain edit",
+                                        "sks", "e|||f", "{g}"};
+    for (size_t k = 0; k < 3 && ds->n_items; k++) {
+        const ds_item *it = &ds->items[rng_below(r, ds->n_items)];
+        if (!it->locked)
+            CHECK(ds_edit(ds, it->image, rng_below(r, 2) ? EDIT_ADD : EDIT_PREPEND,
+                          pick(r, added, 6), NULL) == 0);
+    }
+}
+
+/* Options drawn so that about a third of the sets allow the id path (separator ",", no prefix or
+ * suffix, separators free of ',' and ' ') and the rest try every way of ruling it out. */
+static pipeline_opts opts_random(rng *r)
+{
+    static const char *const kts[] = {NULL, "", "|||", "||", "|", ";;;", " ||| ", ",", "y"};
+    static const char *const seps[] = {";", "||", ", ", " ", "|||"};
+    static const char *const secs[] = {";;;", ";", "|", " ", ",x", "||"};
+    static const char *const pre[] = {"", "sks", "sks,", "p |||", "\xe3\x80\x80"};
+    static const char *const suf[] = {"", "end", ", s", "||| tail", "{w}"};
+    static const double rates[] = {0, 0, 0.25, 0.5, 1};
+    pipeline_opts o = opts_default();
+    o.keep_tokens = (int)rng_below(r, 5);
+    o.keep_tokens_separator = pick(r, kts, 9);
+    o.caption_separator = rng_below(r, 6) ? (rng_below(r, 2) ? "," : NULL) : pick(r, seps, 5);
+    o.secondary_separator = rng_below(r, 2) ? NULL : pick(r, secs, 6);
+    o.shuffle_caption = rng_below(r, 2);
+    o.caption_tag_dropout_rate = rates[rng_below(r, 5)];
+    o.caption_dropout_rate = rng_below(r, 3) ? 0 : 0.3;
+    o.caption_dropout_every_n_epochs = rng_below(r, 3) ? 0 : 3;
+    o.caption_prefix = rng_below(r, 6) ? NULL : pick(r, pre, 5);
+    o.caption_suffix = rng_below(r, 6) ? NULL : pick(r, suf, 5);
+    o.enable_wildcard = rng_below(r, 2);
+    o.token_warmup_step = rng_below(r, 4) ? 0 : 5;
+    return o;
+}
+
+/* Every figure equal, the doubles bit for bit (both paths add them up in item order). */
+static bool stats_same(const pipeline_stats *a, const pipeline_stats *b)
+{
+    bool same = a->n_captions == b->n_captions && a->n_locked == b->n_locked &&
+                a->n_empty == b->n_empty && a->n_class_tokens == b->n_class_tokens &&
+                a->n_fewer_than_keep == b->n_fewer_than_keep && a->n_all_fixed == b->n_all_fixed &&
+                a->n_with_separator == b->n_with_separator &&
+                a->n_without_separator == b->n_without_separator && a->n_wildcard == b->n_wildcard &&
+                a->tags_processed == b->tags_processed && a->n_kept == b->n_kept &&
+                memcmp(&a->tags_mean, &b->tags_mean, sizeof(double)) == 0 &&
+                memcmp(&a->fixed_mean, &b->fixed_mean, sizeof(double)) == 0 &&
+                memcmp(&a->expected_tags, &b->expected_tags, sizeof(double)) == 0 &&
+                memcmp(&a->expected_chars, &b->expected_chars, sizeof(double)) == 0 &&
+                memcmp(&a->dropout_epoch_share, &b->dropout_epoch_share, sizeof(double)) == 0;
+    for (size_t k = 0; same && k < a->n_kept; k++)
+        same = a->kept[k].count == b->kept[k].count && strcmp(a->kept[k].tag, b->kept[k].tag) == 0;
+    return same;
+}
+
+/* Both paths on one dataset and option set; false (with the case on stderr) when they differ. */
+static bool paths_agree(const dataset *ds, const pipeline_opts *o, size_t *taken)
+{
+    pipeline_stats fast, text;
+    pipeline_stats_ids_test(true, taken);
+    bool ok_fast = stats_get(ds, o, &fast);
+    pipeline_stats_ids_test(false, NULL);
+    bool ok_text = stats_get(ds, o, &text);
+    pipeline_stats_ids_test(true, NULL);
+    bool same = ok_fast && ok_text && stats_same(&fast, &text);
+    if (ok_fast && ok_text && !same)
+        fprintf(stderr, "    paths differ: keep_tokens %d kts \"%s\" sep \"%s\" sec \"%s\" prefix \"%s\" "
+                "suffix \"%s\" wildcard %d processed %d; kept %zu vs %zu, chars %.17g vs %.17g\n",
+                o->keep_tokens, o->keep_tokens_separator ? o->keep_tokens_separator : "(null)",
+                o->caption_separator ? o->caption_separator : "(null)",
+                o->secondary_separator ? o->secondary_separator : "(null)",
+                o->caption_prefix ? o->caption_prefix : "(null)",
+                o->caption_suffix ? o->caption_suffix : "(null)", o->enable_wildcard,
+                fast.tags_processed, fast.n_kept, text.n_kept, fast.expected_chars,
+                text.expected_chars);
+    if (ok_fast)
+        pipeline_stats_free(&fast);
+    if (ok_text)
+        pipeline_stats_free(&text);
+    return same;
+}
+
+enum { ID_DATASETS = 40, ID_ITEMS = 16, ID_OPTION_SETS = 40 };
+
+/* Random datasets and option sets: reading captions by their ids must change nothing. */
+static void test_ids_match_text(void)
+{
+    rng r;
+    rng_seed(&r, 20261124);
+    size_t taken = 0, captions = 0;
+    for (size_t d = 0; d < ID_DATASETS && !check_current_failed; d++) {
+        char *root = fixture_make();
+        for (size_t i = 0; root && i < ID_ITEMS; i++)
+            item_random(&r, root, i);
+        dataset *ds = root ? fixture_open(root, NULL) : NULL;
+        if (ds)
+            edits_random(&r, ds);
+        for (size_t k = 0; ds && k < ID_OPTION_SETS; k++) {
+            pipeline_opts o = opts_random(&r);
+            CHECK(paths_agree(ds, &o, &taken));
+            captions += ds->n_items;
+            if (check_current_failed) {
+                fprintf(stderr, "    (dataset %zu, option set %zu)\n", d, k);
+                break;
+            }
+        }
+        dataset_close(ds);
+        fixture_remove(root);
+    }
+    /* both paths really ran: a good share of the captions by id, the rest as text */
+    CHECK(taken > captions / 10);
+    CHECK(taken < captions / 2);
+}
+
 int main(void)
 {
     RUN(test_keep_tokens);
@@ -414,5 +597,6 @@ int main(void)
     RUN(test_edits_count);
     RUN(test_invalid_opts);
     RUN(test_against_pipeline);
+    RUN(test_ids_match_text);
     return check_finish();
 }
