@@ -2,7 +2,7 @@
 # every test against it; `make demo` runs the main job on the bundled demo dataset.
 # Rooms are static libraries; the layer check keeps their includes pointing downward (DESIGN.md).
 
-PKGS      := libcjson stb ncursesw libsixel
+PKGS      := libcjson stb ncursesw libsixel openblas
 CC        ?= cc
 SAN       ?= 0
 # The CUDA backend (a later issue) builds only where nvcc and cuDNN are found; CUDA=0|1 overrides.
@@ -28,12 +28,14 @@ LDLIBS    += $(PKG_LIBS) -lm -lpthread
 
 TAGGER_SRC  := $(wildcard tagger/*.c)
 TRAINER_SRC := $(wildcard trainer/*.c)
+KERNELS_SRC := $(wildcard kernels/*.c kernels/cpu/*.c)
 TUI_SRC     := $(filter-out tui/main.c,$(wildcard tui/*.c))
 TAGGER_OBJ  := $(TAGGER_SRC:%.c=$(BUILD)/%.o)
 TRAINER_OBJ := $(TRAINER_SRC:%.c=$(BUILD)/%.o)
+KERNELS_OBJ := $(KERNELS_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ     := $(TUI_SRC:%.c=$(BUILD)/%.o)
 # Link order: a room before the rooms it uses.
-LIBS        := $(BUILD)/libtui.a $(BUILD)/libtrainer.a $(BUILD)/libtagger.a
+LIBS        := $(BUILD)/libtui.a $(BUILD)/libtrainer.a $(BUILD)/libkernels.a $(BUILD)/libtagger.a
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:%.c=$(BUILD)/%)
 BENCH_SRC  := $(wildcard bench/bench_*.c)
@@ -62,6 +64,7 @@ config:
 
 $(BUILD)/libtagger.a: $(TAGGER_OBJ)
 $(BUILD)/libtrainer.a: $(TRAINER_OBJ)
+$(BUILD)/libkernels.a: $(KERNELS_OBJ)
 $(BUILD)/libtui.a: $(TUI_OBJ)
 $(LIBS):
 	@mkdir -p $(@D)

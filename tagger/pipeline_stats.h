@@ -58,9 +58,10 @@ typedef struct pipeline_stats {
      * 2 * (F + (1 - p) * M - 1 + [F = 0] * p^M)) bytes: every kept tag but the first brings a
      * ", ", and p^M is the chance that nothing is left to join. A verbatim caption (tags not
      * processed) yields its own length. (A secondary separator is counted inside each tag: one
- * that would straddle a ", " joint is not seen.) On a dropout epoch of caption_dropout_every_n_epochs
-     * every caption is "" (0 tags, 0 bytes); dropout_epoch_share is the share of such epochs,
-     * 1/N (0 when off), so a whole run averages (1 - share) * expected_tags. */
+     * that would straddle a ", " joint is not seen.) On a dropout epoch of
+     * caption_dropout_every_n_epochs every caption is "" (0 tags, 0 bytes); dropout_epoch_share is
+     * the share of such epochs, 1/N (0 when off), so a whole run averages
+     * (1 - share) * expected_tags. */
     double expected_tags;
     double expected_chars;
     double dropout_epoch_share;

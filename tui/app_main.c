@@ -16,6 +16,7 @@
 #include "tui/captions_config.h"
 #include "tui/cli.h"
 #include "tui/complete.h"
+#include "tui/overlay.h"
 #include "tui/preview.h"
 #include "tui/screen.h"
 #include "tui/theme.h"
@@ -106,8 +107,10 @@ int app_open(app *a, const app_opts *o)
         fprintf(stderr, "tagbench: %s: resolution: %s\n", captions_config_path(a), err.msg);
         return -1;
     }
-    if (!(a->marked = calloc(a->ds->n_items ? a->ds->n_items : 1, 1)))
+    if (!(a->marked = calloc(a->ds->n_items ? a->ds->n_items : 1, 1))) {
+        fprintf(stderr, "tagbench: out of memory\n");
         return -1;
+    }
     for (int s = 0; s < SCREEN_COUNT; s++)
         if (screen_get(s)->create && !(a->screen_state[s] = screen_get(s)->create(a)))
             return -1;
@@ -124,6 +127,12 @@ void app_close(app *a)
     free(a->marked);
     free(a->prompt);
     free(a->ask);
+    if (a->overlay) {
+        for (size_t i = 0; i < a->overlay->n; i++)
+            free(a->overlay->lines[i]);
+        free(a->overlay->lines);
+        free(a->overlay);
+    }
     bucket_list_free(&a->buckets);
     completer_free(a->comp);
     captions_config_close(a);

@@ -47,7 +47,8 @@ static void file_row(app *a, int y, int w, size_t k)
     theme_el el = cur ? (a->focus == FOCUS_FILES ? TH_CURSOR : TH_CURSOR_OFF) : TH_NORMAL;
     draw_fill(y, 0, w, el);
     draw_text(y, 0, 1, a->marked[a->view[k]] ? "*" : " ", cur ? el : TH_MARKED);
-    draw_text(y, 1, 1, it->dirty ? "+" : " ", cur ? el : TH_EDITED);
+    /* + unsaved edits; ! a caption that could not be read (shown, never edited) */
+    draw_text(y, 1, 1, it->locked ? "!" : it->dirty ? "+" : " ", cur ? el : it->locked ? TH_ERROR : TH_EDITED);
     char n[16];
     snprintf(n, sizeof n, " %u", it->n_tags);
     draw_text(y, 3, w - 3 - (int)strlen(n), it->image, el);
