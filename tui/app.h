@@ -77,6 +77,7 @@ typedef struct app {
     char disk_note[256];    /* "" when the file is still as read */
 
     long long wake_at;      /* monotonic ms at which the current screen's tick is due; 0 = none */
+    long journal_pending;   /* captions an earlier session's journal holds (the start-up question) */
 } app;
 
 /* The status line: what just happened, or why something was refused. */

@@ -42,13 +42,17 @@ static void journal_answer(app *a, int key)
             app_error(a, "recover: %s", err.msg);
             return;
         }
+        long same = a->journal_pending - (long)(rep.replayed + rep.conflicts + rep.missing);
+        char also[96] = "";
+        if (same > 0) /* edited, then edited back: the journal has them, the files already agree */
+            snprintf(also, sizeof also, "; %ld already as on disk", same);
         if (rep.conflicts || rep.missing)
-            app_error(a, "recovered %zu caption(s); %zu changed on disk meanwhile and %zu whose image "
-                      "is gone were written to *.tagbench-recovered files", rep.replayed,
+            app_error(a, "recovered %zu caption(s)%s; %zu changed on disk meanwhile and %zu whose "
+                      "image is gone were written to *.tagbench-recovered files", rep.replayed, also,
                       rep.conflicts, rep.missing);
         else
-            app_say(a, "recovered the unsaved edits of %zu caption(s) (u undoes, Ctrl-S saves)",
-                    rep.replayed);
+            app_say(a, "recovered the unsaved edits of %zu caption(s)%s (u undoes, Ctrl-S saves)",
+                    rep.replayed, also);
         journal_report_free(&rep);
         app_refresh_view(a);
     } else if (key == 'd') {
@@ -70,6 +74,7 @@ static int journal_begin(app *a)
         fprintf(stderr, "tagbench: %s\n", err.msg);
         return -1;
     }
+    a->journal_pending = pending;
     if (pending > 0) {
         ask_open(a, "rdq", journal_answer,
                  "An earlier session left unsaved edits of %ld caption(s).  r recover them · "

@@ -199,22 +199,24 @@ void prompt_key(app *a, int key)
     }
 }
 
+/* The suggestions in a box just above the prompt, best first at the top, so that ↓ moves down. */
 static void cands_draw(app *a, int y)
 {
     prompt *p = a->prompt;
     int x = draw_width(p->label) + 2, w = COLS - x < 60 ? COLS - x : 60;
-    for (size_t k = 0; k < p->n_cands && y - 1 - (int)k >= 1; k++) {
+    int n = (int)p->n_cands < y - 1 ? (int)p->n_cands : y - 1;
+    for (int k = 0; k < n; k++) {
         const completion *c = &p->cands[k];
-        int row = y - 1 - (int)k;
-        theme_el el = (int)k == p->sel ? TH_CURSOR : TH_TAB;
+        int row = y - n + k;
+        theme_el el = k == p->sel ? TH_TAB_ON : TH_TAB;
         draw_fill(row, x, w, el);
         draw_text(row, x + 1, w - 12, c->text, el);
-        char n[32];
+        char num[32];
         if (c->count)
-            snprintf(n, sizeof n, "%u", c->count);
+            snprintf(num, sizeof num, "%u", c->count);
         else
-            snprintf(n, sizeof n, "csv %u", c->csv_count);
-        draw_text_right(row, x + w - 1, n, el);
+            snprintf(num, sizeof num, "csv %u", c->csv_count);
+        draw_text_right(row, x + w - 1, num, el);
     }
 }
 

@@ -173,8 +173,8 @@ static void stats_draw(app *a, int top, int x, int w, int rows)
     if (p->n_empty)
         draw_textf(y++, x, w, TH_ERROR, "%zu captions are empty", p->n_empty);
     if (!p->tags_processed)
-        draw_text(y++, x, w, "no shuffle or tag dropout: captions are used verbatim", TH_DIM);
-    if (y < top + rows)
+        draw_text(y++, x, w, "no shuffle/dropout: captions used as written", TH_DIM);
+    if (p->n_kept && y < top + rows)
         draw_text(y++, x, w, "kept fixed most often:", TH_TITLE);
     for (size_t k = 0; k < p->n_kept && y < top + rows; k++, y++) {
         draw_textf(y, x, 10, TH_DIM, "%7u  ", p->kept[k].count);

@@ -15,6 +15,9 @@ void cpu_download(kctx *k, const tensor *t, float *host);
 /* k->scratch grown to at least `bytes` (64-byte aligned, contents undefined); NULL when out of
  * memory. One buffer per context: an op may use it, never across a call to another op. */
 void *cpu_scratch(kctx *k, size_t bytes);
+/* Bytes of im2col columns conv2d may use per GEMM (64 MiB); more batch items or fewer output rows
+ * go into one GEMM accordingly. Process-wide; tests lower it to exercise the tiling. */
+extern size_t cpu_conv_col_budget;
 void cpu_linear_fwd(kctx *k, tensor *y, const tensor *x, const tensor *w, const tensor *b);
 void cpu_linear_bwd(kctx *k, tensor *dx, tensor *dw, tensor *db, const tensor *dy, const tensor *x, const tensor *w);
 void cpu_conv2d_fwd(kctx *k, tensor *y, const tensor *x, const tensor *w, const tensor *b, int stride, int pad);
@@ -47,5 +50,7 @@ void cpu_adamw(kctx *k, tensor *p, const tensor *g, tensor *m, tensor *v, int t,
 double cpu_sum_squares(kctx *k, const tensor *g);
 void cpu_randn(kctx *k, tensor *t, k_rng *r, float mean, float std);
 void cpu_rand_uniform(kctx *k, tensor *t, k_rng *r, float lo, float hi);
+/* The block function under k_randn and k_rand_uniform (exposed for its known-answer test). */
+void cpu_philox4x32_10(uint32_t out[4], const uint32_t ctr[4], const uint32_t key[2]);
 
 #endif

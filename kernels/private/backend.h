@@ -1,6 +1,8 @@
 /* The table a backend fills. The public functions in kernels.h check shapes and dtypes, then call
  * these, which may assume valid arguments. A backend is a `const k_backend` with every entry set
- * (cpu/cpu_backend.c); a CUDA one (later) fills the same table. */
+ * (cpu/cpu_backend.c); a CUDA one (later) fills the same table. An op that cannot finish for a
+ * reason no shape check can foresee (its scratch memory could not be allocated) writes k->msg and
+ * returns; the wrapper clears k->msg before the call and returns -1 when it is set after. */
 #ifndef KERNELS_PRIVATE_BACKEND_H
 #define KERNELS_PRIVATE_BACKEND_H
 #include "kernels/kernels.h"

@@ -22,4 +22,15 @@ int k_check_numel(kctx *k, const char *op, const char *name, const tensor *t, co
                   const tensor *ref);
 bool k_same_shape(const tensor *a, const tensor *b);
 
+/* Around a backend call: k_call_begin clears k->msg; k_call_end returns -1 when the backend wrote
+ * one (it could not finish), else 0. */
+static inline void k_call_begin(kctx *k)
+{
+    k->msg[0] = '\0';
+}
+static inline int k_call_end(const kctx *k)
+{
+    return k->msg[0] ? -1 : 0;
+}
+
 #endif

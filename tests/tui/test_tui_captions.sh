@@ -33,7 +33,7 @@ test_keep_tokens_with_plus_and_minus() {
     captions_screen d || return
     expect_screen '^ keep_tokens +0 ' "keep_tokens before"
     expect_screen '5 captions: 4\.0 tags each, 0\.0 kept fixed' "figures before"
-    expect_screen 'no shuffle or tag dropout: captions are used verbatim' "figures before"
+    expect_screen 'no shuffle/dropout: captions used as written' "figures before"
     [ -e d/.tagbench/run.json ] && fail "a run config before any change"
     keys +
     wait_for '^keep_tokens = 1 \(saved\)' || return

@@ -258,15 +258,16 @@ test_completion_ranks_dataset_tags_by_count_and_tab_completes() {
     wait_for '^add tag to this image:' || return
     type_text 'b'
     wait_for '^ +gray background +1( |$)' || return
-    # the best suggestion is nearest the prompt: prefixes first, by count, then word prefixes;
-    # the image's own tags (white background) are not offered
+    # the best suggestion is at the top of the list above the prompt (so that ↓ walks down it):
+    # prefixes first, by count, then word prefixes; the image's own tags (white background) are
+    # not offered
     scr=$(screen)
     l_blue=$(printf '%s\n' "$scr" | grep -nE '^ {20,}blue +2( |$)' | cut -d: -f1)
     l_black=$(printf '%s\n' "$scr" | grep -nE '^ {20,}black background +1( |$)' | cut -d: -f1)
     l_gray=$(printf '%s\n' "$scr" | grep -nE '^ {20,}gray background +1( |$)' | cut -d: -f1)
-    expect_eq "$l_blue" 38 "row of the first suggestion (blue, 2 images)"
+    expect_eq "$l_blue" 36 "row of the first suggestion (blue, 2 images)"
     expect_eq "$l_black" 37 "row of the second suggestion (black background, 1 image)"
-    expect_eq "$l_gray" 36 "row of the third suggestion (gray background, a word prefix)"
+    expect_eq "$l_gray" 38 "row of the third suggestion (gray background, a word prefix)"
     expect_no_screen '^ {20,}white background +3( |$)' "a tag the image already has"
     type_text 'l'
     wait_gone '^ +gray background +1( |$)' || return
