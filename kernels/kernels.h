@@ -92,7 +92,8 @@ int k_layer_norm_backward(kctx *k, tensor *dx, tensor *dgamma, tensor *dbeta, co
 /* ---- attention ---- */
 /* out (B, Tq, C) = softmax(q k^T * scale [+ causal mask]) v per head, q (B, Tq, C), k and v
  * (B, Tk, C), C = heads * head_dim; lse (B, heads, Tq) saves each row's log-sum-exp so the
- * backward recomputes probabilities instead of storing the Tq x Tk matrix. */
+ * backward recomputes probabilities instead of storing the Tq x Tk matrix. lse may be NULL when
+ * no backward follows (sampling, the VAE). */
 int k_attention_forward(kctx *k, tensor *out, tensor *lse, const tensor *q, const tensor *kk,
                         const tensor *v, int heads, float scale, bool causal);
 int k_attention_backward(kctx *k, tensor *dq, tensor *dk, tensor *dv, const tensor *dout,

@@ -95,6 +95,8 @@ static int cps_push(clip_cps *b, uint32_t cp)
 
 static int cps_append(clip_cps *b, const uint32_t *v, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (cps_reserve(b, n) < 0)
         return -1;
     memcpy(b->v + b->n, v, n * sizeof *v);

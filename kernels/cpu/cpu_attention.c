@@ -1,6 +1,6 @@
-/* Multi-head attention on the CPU, flash-attention style: never more than one BQ x BK tile of
- * scores per thread, so memory stays O(T) at any sequence length (SD's 4096-token self-attention
- * would need 64 MiB per head for the full matrix).
+/* Multi-head attention on the CPU, flash-attention style: never more than one tile of scores
+ * (64 queries x bk keys) per thread, so memory stays O(T) at any sequence length (SD's
+ * 4096-token self-attention would need 64 MiB per head for the full matrix).
  *
  * q (B, Tq, C), k and v (B, Tk, C), C = H * D with head h in columns h*D .. h*D + D - 1; a head is
  * a strided slice (leading dimension C), which BLAS reads in place. S = scale * q k^T per head;
@@ -15,9 +15,10 @@
  * task owns the rows it writes: no atomics or per-thread copies of the gradients, the same bits for
  * any thread count, at the price of computing the score tiles twice.
  *
- * Tiles are multiplied with OpenBLAS from inside the worker pool. Every call has M, N, K <= 64, so
- * M*N*K <= 4 * 65536, the size up to which OpenBLAS runs a GEMM in the calling thread
- * (interface/gemm.c, SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD): its own threads stay asleep. */
+ * Tiles are multiplied with OpenBLAS from inside the worker pool, which the rest of the backend
+ * avoids. Every call here has M*N*K <= 4 * 65536, the size up to which OpenBLAS runs a GEMM in the
+ * calling thread (interface/gemm.c, SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD), so its own
+ * threads stay asleep while the pool's run. */
 #include <cblas.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -154,6 +155,17 @@ static inline __attribute__((always_inline)) f32x4 exp4(f32x4 x)
     return (f32x4)(((i32x4)y & ok) | ((i32x4)x & (x != x)));
 }
 
+/* dst (n) = a * src (n); dst may be src. Vectorised by hand: -O2 leaves loops of unknown length
+ * scalar, and with 77 keys this scaling costs as much as the exponentials. */
+static void row_scale(float *dst, const float *src, int64_t n, float a)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        store4(dst + i, load4(src + i) * SPLAT(a));
+    for (; i < n; i++)
+        dst[i] = src[i] * a;
+}
+
 static float hmax4(f32x4 v)
 {
     float a = v[0] > v[1] ? v[0] : v[1], b = v[2] > v[3] ? v[2] : v[3];
@@ -219,8 +231,7 @@ static void tile_softmax_online(float *S, int64_t ld, int64_t nq, int64_t nk, fl
         l[r] = l[r] * corr + ((sum4[0] + sum4[1]) + (sum4[2] + sum4[3]));
         m[r] = mx;
         if (corr != 1.f)
-            for (int64_t d = 0; d < D; d++)
-                O[r * D + d] *= corr;
+            row_scale(O + r * D, O + r * D, D, corr);
     }
 }
 
@@ -232,12 +243,12 @@ static void tile_probs(float *S, int64_t ld, int64_t nq, int64_t nk, const float
             store4(S + r * ld + c, exp4(load4(S + r * ld + c) - SPLAT(lse[r])));
 }
 
-/* dP (nq, nk) = P * (dP - Dv_r): the gradient of the scores (before the scale). */
-static void tile_dscores(float *dP, const float *P, int64_t nq, int64_t nk, const float *dvec)
+/* dP (nq, nk; ld) = P * (dP - Dv_r): the gradient of the scores (before the scale). */
+static void tile_dscores(float *dP, const float *P, int64_t ld, int64_t nq, int64_t nk, const float *dvec)
 {
     for (int64_t r = 0; r < nq; r++)
         for (int64_t c = 0; c < nk; c++)
-            dP[r * BK + c] = P[r * BK + c] * (dP[r * BK + c] - dvec[r]);
+            dP[r * ld + c] = P[r * ld + c] * (dP[r * ld + c] - dvec[r]);
 }
 
 /* Keys a query tile i0 .. i0+nq-1 can see. */
@@ -251,34 +262,32 @@ static int64_t keys_end(const attn_job *j, int64_t i0, int64_t nq)
 /* Task t: query tile (largest first when causal) of one (b, h): out rows, lse (B, H, Tq). */
 static void fwd_task(attn_job *j, int64_t t, float *w)
 {
-    int64_t bh = t % (j->B * j->H), b = bh / j->H, h = bh % j->H, D = j->D;
+    int64_t bh = t % (j->B * j->H), b = bh / j->H, h = bh % j->H, D = j->D, bk = j->bk;
     int64_t i0 = (j->nqb - 1 - t / (j->B * j->H)) * BQ, nq = min64(BQ, j->Tq - i0);
-    float *S = w, *O = S + BQ * BK, *m = O + BQ * D, *l = m + BQ;
+    float *S = w, *O = S + BQ * bk, *m = O + BQ * D, *l = m + BQ;
     for (int64_t r = 0; r < nq; r++) {
         m[r] = -INFINITY;
         l[r] = 0.f;
     }
     for (int64_t i = 0; i < nq * D; i++)
         O[i] = 0.f;
-    for (int64_t j0 = 0, end = keys_end(j, i0, nq); j0 < end; j0 += BK) {
-        int64_t nk = min64(BK, end - j0);
+    for (int64_t j0 = 0, end = keys_end(j, i0, nq); j0 < end; j0 += bk) {
+        int64_t nk = min64(bk, end - j0);
         tile_scores(j, S, b, h, i0, nq, j0, nk);
-        tile_softmax_online(S, nq, nk, m, l, O, D);
+        tile_softmax_online(S, bk, nq, nk, m, l, O, D);
         const float *v = j->v + (b * j->Tk + j0) * j->C + h * D;
-        gemm_tile(false, false, nq, D, nk, 1.f, S, BK, v, j->C, 1.f, O, D);
+        gemm_tile(false, false, nq, D, nk, 1.f, S, bk, v, j->C, 1.f, O, D, bk);
     }
     for (int64_t r = 0; r < nq; r++) {
-        float *out = j->out + (b * j->Tq + i0 + r) * j->C + h * D, inv = 1.f / l[r];
-        for (int64_t d = 0; d < D; d++)
-            out[d] = O[r * D + d] * inv;
+        row_scale(j->out + (b * j->Tq + i0 + r) * j->C + h * D, O + r * D, D, 1.f / l[r]);
         if (j->lse)
             j->lse[bh * j->Tq + i0 + r] = m[r] + logf(l[r]);
     }
 }
 
-/* Fills the geometry of j from q (B, Tq, C) and k (B, Tk, C); slots of `slot` floats each. */
-static bool job_setup(kctx *k, attn_job *j, const tensor *q, const tensor *kk, int heads, int64_t slot,
-                      int64_t extra)
+/* Fills the geometry of j from q (B, Tq, C) and k (B, Tk, C) and takes the scratch: per slot the
+ * forward's S tile, O, m, l, or the backward's S and dP tiles; the backward also gets D_i. */
+static bool job_setup(kctx *k, attn_job *j, const tensor *q, const tensor *kk, int heads, bool backward)
 {
     j->B = q->shape[0];
     j->Tq = q->shape[1];
@@ -286,14 +295,18 @@ static bool job_setup(kctx *k, attn_job *j, const tensor *q, const tensor *kk, i
     j->C = q->shape[2];
     j->H = heads;
     j->D = j->C / heads;
+    j->bk = keys_per_tile(j->D);
     j->nqb = (j->Tq + BQ - 1) / BQ;
-    j->nkb = (j->Tk + BK - 1) / BK;
+    j->nkb = (j->Tk + j->bk - 1) / j->bk;
     j->slots = k->threads > 0 ? k->threads : 1;
+    int64_t slot = backward ? 2 * BQ * j->bk : BQ * j->bk + BQ * j->D + 2 * BQ;
+    int64_t extra = backward ? j->B * j->H * j->Tq : 0;
     j->slot = (slot + 15) & ~(int64_t)15; /* each slot on its own cache lines */
     j->scratch = cpu_scratch(k, (size_t)(j->slots * j->slot + extra) * sizeof(float));
     if (!j->scratch)
         k_fail(k, "attention: out of memory for %lld floats of tiles",
                (long long)(j->slots * j->slot + extra));
+    j->dvec = backward && j->scratch ? j->scratch + j->slots * j->slot : NULL;
     return j->scratch != NULL;
 }
 
@@ -303,10 +316,8 @@ void cpu_attention_fwd(kctx *k, tensor *out, tensor *lse, const tensor *q, const
 {
     attn_job j = {.out = out->data, .lse = lse ? lse->data : NULL, .q = q->data, .k = kk->data,
                   .v = v->data, .scale = scale, .causal = causal};
-    int64_t D = q->shape[2] / heads;
-    if (!job_setup(k, &j, q, kk, heads, BQ * BK + BQ * D + 2 * BQ, 0))
-        return;
-    tasks_run(k, &j, j.B * j.H * j.nqb, fwd_task);
+    if (job_setup(k, &j, q, kk, heads, false))
+        tasks_run(k, &j, j.B * j.H * j.nqb, fwd_task);
 }
 
 /* ---- backward ---- */
@@ -330,28 +341,28 @@ static void dvec_range(void *arg, int64_t begin, int64_t end)
 /* Task t: dq rows of one query tile (largest first when causal) of one (b, h). */
 static void dq_task(attn_job *j, int64_t t, float *w)
 {
-    int64_t bh = t % (j->B * j->H), b = bh / j->H, h = bh % j->H, D = j->D, C = j->C;
+    int64_t bh = t % (j->B * j->H), b = bh / j->H, h = bh % j->H, D = j->D, C = j->C, bk = j->bk;
     int64_t i0 = (j->nqb - 1 - t / (j->B * j->H)) * BQ, nq = min64(BQ, j->Tq - i0);
-    float *S = w, *dP = w + BQ * BK;
+    float *S = w, *dP = w + BQ * bk;
     const float *dout = j->dout + (b * j->Tq + i0) * C + h * D;
     float *dq = j->dq + (b * j->Tq + i0) * C + h * D;
-    for (int64_t j0 = 0, end = keys_end(j, i0, nq); j0 < end; j0 += BK) {
-        int64_t nk = min64(BK, end - j0);
+    for (int64_t j0 = 0, end = keys_end(j, i0, nq); j0 < end; j0 += bk) {
+        int64_t nk = min64(bk, end - j0);
         const float *kk = j->k + (b * j->Tk + j0) * C + h * D, *v = j->v + (b * j->Tk + j0) * C + h * D;
         tile_scores(j, S, b, h, i0, nq, j0, nk);
-        tile_probs(S, nq, nk, j->lse + bh * j->Tq + i0);
-        gemm_tile(false, true, nq, nk, D, 1.f, dout, C, v, C, 0.f, dP, BK);
-        tile_dscores(dP, S, nq, nk, j->dvec + bh * j->Tq + i0);
-        gemm_tile(false, false, nq, D, nk, j->scale, dP, BK, kk, C, 1.f, dq, C);
+        tile_probs(S, bk, nq, nk, j->lse + bh * j->Tq + i0);
+        gemm_tile(false, true, nq, nk, D, 1.f, dout, C, v, C, 0.f, dP, bk, bk);
+        tile_dscores(dP, S, bk, nq, nk, j->dvec + bh * j->Tq + i0);
+        gemm_tile(false, false, nq, D, nk, j->scale, dP, bk, kk, C, 1.f, dq, C, bk);
     }
 }
 
 /* Task t: dk and dv rows of one key tile (the most-seen first when causal) of one (b, h). */
 static void dkv_task(attn_job *j, int64_t t, float *w)
 {
-    int64_t bh = t % (j->B * j->H), b = bh / j->H, h = bh % j->H, D = j->D, C = j->C;
-    int64_t j0 = t / (j->B * j->H) * BK, nk = min64(BK, j->Tk - j0);
-    float *S = w, *dP = w + BQ * BK;
+    int64_t bh = t % (j->B * j->H), b = bh / j->H, h = bh % j->H, D = j->D, C = j->C, bk = j->bk;
+    int64_t j0 = t / (j->B * j->H) * bk, nk = min64(bk, j->Tk - j0);
+    float *S = w, *dP = w + BQ * bk;
     const float *v = j->v + (b * j->Tk + j0) * C + h * D;
     float *dk = j->dk ? j->dk + (b * j->Tk + j0) * C + h * D : NULL;
     float *dv = j->dv ? j->dv + (b * j->Tk + j0) * C + h * D : NULL;
@@ -359,14 +370,14 @@ static void dkv_task(attn_job *j, int64_t t, float *w)
         int64_t nq = min64(BQ, j->Tq - i0);
         const float *q = j->q + (b * j->Tq + i0) * C + h * D, *dout = j->dout + (b * j->Tq + i0) * C + h * D;
         tile_scores(j, S, b, h, i0, nq, j0, nk);
-        tile_probs(S, nq, nk, j->lse + bh * j->Tq + i0);
+        tile_probs(S, bk, nq, nk, j->lse + bh * j->Tq + i0);
         if (dv)
-            gemm_tile(true, false, nk, D, nq, 1.f, S, BK, dout, C, 1.f, dv, C);
+            gemm_tile(true, false, nk, D, nq, 1.f, S, bk, dout, C, 1.f, dv, C, bk);
         if (!dk)
             continue;
-        gemm_tile(false, true, nq, nk, D, 1.f, dout, C, v, C, 0.f, dP, BK);
-        tile_dscores(dP, S, nq, nk, j->dvec + bh * j->Tq + i0);
-        gemm_tile(true, false, nk, D, nq, j->scale, dP, BK, q, C, 1.f, dk, C);
+        gemm_tile(false, true, nq, nk, D, 1.f, dout, C, v, C, 0.f, dP, bk, bk);
+        tile_dscores(dP, S, bk, nq, nk, j->dvec + bh * j->Tq + i0);
+        gemm_tile(true, false, nk, D, nq, j->scale, dP, bk, q, C, 1.f, dk, C, bk);
     }
 }
 
@@ -378,11 +389,9 @@ void cpu_attention_bwd(kctx *k, tensor *dq, tensor *dk, tensor *dv, const tensor
     attn_job j = {.dq = dq ? dq->data : NULL, .dk = dk ? dk->data : NULL, .dv = dv ? dv->data : NULL,
                   .dout = dout->data, .o = out->data, .lse = lse->data, .q = q->data, .k = kk->data,
                   .v = v->data, .scale = scale, .causal = causal};
-    int64_t rows = q->shape[0] * q->shape[1];
-    if (!job_setup(k, &j, q, kk, heads, 2 * BQ * BK, rows * heads))
+    if (!job_setup(k, &j, q, kk, heads, true))
         return;
-    j.dvec = j.scratch + j.slots * j.slot;
-    cpu_parallel_for(k, rows, 64, dvec_range, &j);
+    cpu_parallel_for(k, j.B * j.Tq, 64, dvec_range, &j);
     if (j.dq)
         tasks_run(k, &j, j.B * j.H * j.nqb, dq_task);
     if (j.dk || j.dv)

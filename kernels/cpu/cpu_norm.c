@@ -180,8 +180,8 @@ void cpu_group_norm_bwd(kctx *k, tensor *dx, tensor *dgamma, tensor *dbeta, cons
 
 /* ---- layer norm ---- */
 
-/* Rows per block of the backward: a block's parameter sums are one partial, so the block count
- * (not the thread count) fixes the reduction order. */
+/* The backward cuts the rows into at most this many blocks, each with its own partial parameter
+ * sums: the block count depends on N alone, so the thread count never changes the sum's order. */
 #define LN_BLOCKS_MAX 64
 
 typedef struct ln_job {

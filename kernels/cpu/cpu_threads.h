@@ -17,7 +17,9 @@ void cpu_pool_destroy(cpu_pool *p);
 
 /* fn(arg, begin, end) over [0, n) in at most k->threads contiguous chunks of at least `grain`
  * items each. Blocks until every chunk is done. Serial when called from inside a chunk (no nested
- * parallelism) or when the range is small. fn must not call BLAS: OpenBLAS has its own threads. */
+ * parallelism) or when the range is small. fn must not start a threaded BLAS call: OpenBLAS has
+ * its own threads. The one exception is small GEMMs (M*N*K <= 4*65536, which OpenBLAS runs on
+ * the calling thread; attention's tiles stay under it, cpu_attention.c). */
 typedef void (*cpu_range_fn)(void *arg, int64_t begin, int64_t end);
 void cpu_parallel_for(kctx *k, int64_t n, int64_t grain, cpu_range_fn fn, void *arg);
 

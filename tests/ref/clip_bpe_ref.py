@@ -318,7 +318,7 @@ def generated_block():
     for text in [t.encode("utf-8") for t in CASES] + BYTE_CASES:
         ids = v.encode(text.decode("utf-8", errors="replace"))
         assert len(ids) <= 48, text
-        lines.append("    {%s, %d, {%s}}," % (c_string(text), len(ids), ", ".join(map(str, ids))))
+        lines.append("    {%s, %d, {%s}}," % (c_string(text), len(ids), ", ".join(map(str, ids)) or "0"))
     lines.append("};")
     lines.append("/* END generated */")
     return "\n".join(lines)
