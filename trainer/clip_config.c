@@ -159,10 +159,14 @@ static int member_read(clip_config *c, const cJSON *item, const char *source, tg
 
 int clip_config_parse(clip_config *c, const char *json, const char *source, tg_error *err)
 {
-    cJSON *root = cJSON_Parse(json);
-    if (!root)
-        return error_set(err, "%s: not valid JSON (near \"%.20s\")", source,
-                         cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json, &end, true);
+    if (!root) {
+        int line = 1;
+        for (const char *p = json; end && p < end; p++)
+            line += *p == '\n';
+        return error_set(err, "%s:%d: not valid JSON%s", source, line, end && !*end ? " (it ends early)" : "");
+    }
     int rc = 0;
     const cJSON *obj = root;
     if (!cJSON_IsObject(root))

@@ -99,12 +99,15 @@ int unet_forward(unet *u, kctx *k, tensor *eps, const tensor *x, const float *ti
                  const tensor *context, unet_pass pass, tg_error *err);
 /* After a UNET_TRAIN forward: deps (B, out_channels, H, W) -> += gradients (see above). */
 int unet_backward(unet *u, kctx *k, const tensor *deps, tensor *dx, tensor *dcontext, tg_error *err);
+/* The forward's FLOPs (2 per multiply-add of convs, linears and attention matmuls) for an input
+ * (B, in, H, W) and T context tokens; a training step with all gradients is about 3x this. */
+double unet_forward_flops(const unet *u, int B, int H, int W, int T);
 /* Bytes of activation memory held now (0 before the first forward). */
 size_t unet_acts_bytes(const unet *u);
 
 /* Declares kohya's adapters on every SpatialTransformer linear and 1x1 conv (proj_in, attn1/attn2
- * to_q/to_k/to_v/to_out.0, ff.net.0.proj, ff.net.2, proj_out: 12 per transformer block group,
- * 192 on sd15), named by lora_name_unet. The caller then runs lora_alloc; the forward and backward
+ * to_q/to_k/to_v/to_out.0, ff.net.0.proj, ff.net.2, proj_out: 12 per SpatialTransformer of
+ * depth 1, 192 on sd15), named by lora_name_unet. The caller then runs lora_alloc; the forward and backward
  * use the set from then on. Returns 0, or -1 (out of memory, or a name that cannot be mapped). */
 int unet_lora_attach(unet *u, lora_set *ls, int rank, float alpha);
 

@@ -17,8 +17,9 @@
  * Weights are named as in single-file SD 1.x checkpoints (`first_stage_model.encoder.*`,
  * `.decoder.*`, `.quant_conv.*`, `.post_quant_conv.*`) for every config. Inference only: dropout is
  * the identity (eval mode), nothing is saved for a backward, and the activations live in a few
- * reusable buffers sized for the largest layer (vae_run_plan), so decoding a 64x64 sd15 latent to
- * 512x512 needs about 1 GiB of activations besides the 335 MB of weights. */
+ * reusable buffers sized by a dry run of the same walk, so decoding a 64x64 sd15 latent to 512x512
+ * holds 768 MiB of activations (encoding 512x512: 512 MiB) besides the 335 MB of weights and the
+ * kernels' 64 MiB im2col scratch (bench/bench_vae.c: peak RSS 1.2 GB and 0.9 GB). */
 #ifndef TRAINER_VAE_H
 #define TRAINER_VAE_H
 #include <stdbool.h>
@@ -32,6 +33,7 @@
 
 /* SD 1.x's latent scale factor (v1-inference.yaml `scale_factor`): z_unet = 0.18215 * z. */
 #define VAE_LATENT_SCALE 0.18215f
+#define VAE_PREFIX "first_stage_model."
 /* logvar is clamped to this range before std = exp(logvar / 2), as LDM does. */
 #define VAE_LOGVAR_MIN (-30.0f)
 #define VAE_LOGVAR_MAX 20.0f
@@ -58,7 +60,7 @@ typedef struct vae_config {
 } vae_config;
 
 /* Built-in configs: "sd15" (SD 1.x, 83,653,863 parameters) and "tiny" (32x32 RGB -> 16x16x4:
- * ch 32, ch_mult [1, 2], num_res_blocks 1, no level attention, norm_num_groups 8; 1,149,711
+ * ch 32, ch_mult [1, 2], num_res_blocks 1, no level attention, norm_num_groups 8; 658,375
  * parameters). Unknown name: -1 with the list of names. */
 int vae_config_builtin(vae_config *c, const char *name, tg_error *err);
 /* From LDM's first_stage_config params as JSON: {"embed_dim": 4, "ddconfig": {...}}, or the whole
@@ -74,6 +76,9 @@ int vae_config_from_json(vae_config *c, const cJSON *json, tg_error *err);
 int vae_config_load(vae_config *c, const char *name_or_path, tg_error *err);
 /* Checks a config filled by hand (vae_config_from_json calls it). */
 int vae_config_check(const vae_config *c, tg_error *err);
+/* The config as {"embed_dim": ..., "ddconfig": {...}} (for a run's config.json); NULL when out of
+ * memory. */
+cJSON *vae_config_to_json(const vae_config *c);
 /* The latent size of an H x W image: each of the n_levels - 1 Downsamples floors H / 2. -1 when
  * the image is too small (a Downsample needs at least 2 rows and columns). */
 int vae_latent_size(const vae_config *c, int64_t H, int64_t W, int64_t *h, int64_t *w, tg_error *err);
@@ -130,21 +135,23 @@ typedef struct vae {
     params ps;
     vae_coder enc, dec;
     vae_conv quant_conv, post_quant_conv;
-    /* Activations: VAE_SLOTS buffers of slot_floats each; a layer reads one and writes another, so
-     * nothing but the current feature map (and a block's input, for its residual) stays alive. They
-     * grow to the largest shape seen; vae_release frees them. */
+    /* Activations: VAE_SLOTS buffers; a layer reads one and writes another, so nothing but the
+     * current feature map (and a block's input, for its residual) stays alive. Each grows to the
+     * most its slot needed in a call so far; vae_release frees them. */
     tensor slot[VAE_SLOTS];
-    size_t slot_floats;
+    size_t slot_floats[VAE_SLOTS];
     tensor stats;        /* group norm statistics, (B, groups, 2); never read back */
     size_t stats_floats;
 } vae;
 
 /* Adds the config's parameters (names and shapes of LDM's AutoencoderKL state dict) and allocates
  * them, zeroed, without gradients; load real weights with params_load(&m->ps, ...). */
-int vae_build(vae *m, const vae_config *c, kctx *k, tg_error *err);
+int vae_build(vae *m, kctx *k, const vae_config *c, tg_error *err);
 void vae_free(vae *m, kctx *k);
 /* Frees the activation buffers (the next encode/decode allocates them again). */
 void vae_release(vae *m, kctx *k);
+/* Bytes of activation memory held now (0 before the first encode/decode). */
+size_t vae_acts_bytes(const vae *m);
 
 /* moments (B, 2*embed_dim, h, w) = quant_conv(encoder(image (B, in_channels, H, W))). */
 int vae_encode(vae *m, kctx *k, tensor *moments, const tensor *image, tg_error *err);

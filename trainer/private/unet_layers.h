@@ -22,6 +22,8 @@
  * connections, which must live until they are popped. */
 #ifndef TRAINER_PRIVATE_UNET_LAYERS_H
 #define TRAINER_PRIVATE_UNET_LAYERS_H
+#include <stdio.h>
+
 #include "trainer/unet.h"
 
 typedef enum unet_kind { UNET_CONV_IN, UNET_RES, UNET_ST, UNET_DOWN, UNET_UP, UNET_OUT } unet_kind;
@@ -98,13 +100,14 @@ typedef struct unet_acts {
     int B, H, W, T;
     unet_pass pass;
     bool lora;              /* sized with adapters' buffers */
+    bool ready;             /* a UNET_TRAIN forward filled them: the backward may run */
     tensor mem;             /* one allocation for everything below */
     size_t bytes;
     tensor slot[SLOT_COUNT];   /* a shared buffer's base and capacity (1-D) */
     tensor x, context;      /* TRAIN: copies of the inputs (the backward needs them) */
     tensor temb, e1, e1s, emb, emb_s; /* time embedding: sinusoid, Linear, SiLU, Linear, SiLU */
     tensor *dskip;          /* TRAIN: gradient of each skip connection */
-    tensor demb_s, demb, de1s, de1, dcontext;
+    tensor demb_s, demb, de1s, de1;
 } unet_acts;
 
 /* ---- unet_acts.c ---- */
@@ -113,6 +116,12 @@ int unet_acts_prepare(unet *u, kctx *k, int B, int H, int W, int T, unet_pass pa
 void unet_acts_free(unet *u, kctx *k);
 /* A view of slot s with the given shape (trailing 0s = fewer dims). */
 tensor unet_slot(unet *u, int s, int64_t a, int64_t b, int64_t c, int64_t d);
+
+/* ---- unet_forward.c ---- */
+/* The output of the layer that pushed skip connection j. */
+const tensor *unet_skip(const unet *u, int j);
+/* Shapes of the inputs (eps may be NULL); 0 or -1 with err. */
+int unet_inputs_check(const unet *u, const tensor *x, const tensor *context, const tensor *eps, tg_error *err);
 
 /* ---- unet_resblock.c ---- */
 int unet_res_forward(unet *u, kctx *k, unet_layer *L, const tensor *x);
@@ -124,11 +133,30 @@ int unet_st_backward(unet *u, kctx *k, unet_layer *L, const tensor *x, const ten
                      tensor *dx, const tensor *dy, tensor *dcontext);
 
 /* ---- helpers shared by the layer files ---- */
+/* Layer code returns -1 as soon as an op fails; the op's reason is in k->msg. */
+#define UNET_TRY(expr) do { if ((expr) < 0) return -1; } while (0)
+/* A LoRA hook, when the layer carries an adapter. */
+#define UNET_LORA_FWD(u, k, m, y, x, h) \
+    do { if ((m) >= 0) UNET_TRY(lora_forward((k), (u)->lora, (m), (y), (x), (h))); } while (0)
+#define UNET_LORA_BWD(u, k, m, dx, dy, x, h) \
+    do { if ((m) >= 0) UNET_TRY(lora_backward((k), (u)->lora, (m), (dx), (dy), (x), (h))); } while (0)
+
 static inline tensor *unet_w(unet *u, int i) { return i >= 0 ? params_w(&u->ps, i) : NULL; }
 /* A base weight's gradient, or NULL when frozen or built without gradients. */
 static inline tensor *unet_g(unet *u, int i)
 {
     return i >= 0 && !u->freeze_base ? params_g(&u->ps, i) : NULL;
+}
+/* Zeroes a gradient buffer before a backward adds into it; a slot view without memory (which only
+ * a sizing bug could give) is refused rather than written. */
+static inline int unet_zero(kctx *k, tensor *t)
+{
+    if (!t->data) {
+        snprintf(k->msg, sizeof k->msg, "unet: an activation slot is too small for this layer");
+        return -1;
+    }
+    k_zero(k, t);
+    return 0;
 }
 /* Whether any base weight gradient is wanted. */
 static inline bool unet_wants_wgrad(const unet *u) { return !u->freeze_base && u->ps.all_g.data; }
