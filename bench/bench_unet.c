@@ -57,12 +57,14 @@ static int run_open(run *r, kctx *k, const char *config, int B, int H, int T, bo
     if (unet_config_builtin(&c, config, err) || unet_build(&r->u, k, &c, grads, err) ||
         unet_init(&r->u, k, 1234, err))
         return -1;
-    /* unet_init zeroes the last convs (LDM's zero_module): give every weight a value instead, so
-     * that the figures are not those of a model full of zeros */
+    /* unet_init zeroes the last convs (LDM's zero_module): give them values too, so that every
+     * branch carries signal */
     k_rng rng = {99, 0};
     for (size_t i = 0; i < r->u.ps.n; i++) {
         param *p = &r->u.ps.p[i];
-        if (p->ndim > 1 && k_rand_uniform(k, &p->w, &rng, -0.02f, 0.02f))
+        bool zeroed = strstr(p->name, "out_layers.3.weight") || strstr(p->name, "proj_out.weight") ||
+                      strstr(p->name, "out.2.weight");
+        if (zeroed && k_rand_uniform(k, &p->w, &rng, -0.02f, 0.02f))
             return -1;
     }
     r->x = k_tensor4(k, B, c.in_channels, H, H);

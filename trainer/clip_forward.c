@@ -20,7 +20,7 @@ static void set_free(clip_layer_acts *s, kctx *k)
 
 void clip_acts_free(clip_acts *a, kctx *k)
 {
-    int L = a->x ? a->n_x - 1 : 0;
+    int L = a->n_x > 0 ? a->n_x - 1 : 0;
     for (int l = 0; a->x && l <= L; l++)
         k_tensor_free(k, &a->x[l]);
     for (int i = 0; a->layer && i < (a->keep ? L : 1); i++)

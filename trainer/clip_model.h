@@ -130,8 +130,8 @@ typedef struct clip {
 int clip_build(clip *m, kctx *k, const clip_config *c, bool with_grads, tg_error *err);
 void clip_free(clip *m, kctx *k);
 /* HF CLIPTextModel's initialisation for training from scratch (initializer_factor 1): embeddings
- * N(0, 0.02); q/k/v/out_proj N(0, C^-0.5 (2L)^-0.5) except out_proj N(0, C^-0.5); fc1 N(0, (2C)^-0.5);
- * fc2 N(0, C^-0.5 (2L)^-0.5); biases 0; layer norms 1 and 0. The same seed, the same weights. */
+ * N(0, 0.02); q/k/v_proj N(0, C^-0.5 (2L)^-0.5); out_proj N(0, C^-0.5); fc1 N(0, (2C)^-0.5); fc2
+ * N(0, C^-0.5 (2L)^-0.5); biases 0; layer norms 1 and 0. The same seed, the same weights. */
 int clip_init_weights(clip *m, kctx *k, uint64_t seed, tg_error *err);
 /* Every parameter by name from f (shapes checked; other tensors, position_ids included, ignored). */
 int clip_load(clip *m, kctx *k, const st_file *f, tg_error *err);
@@ -141,12 +141,13 @@ int clip_load(clip *m, kctx *k, const st_file *f, tg_error *err);
 int clip_write(const clip *m, kctx *k, st_writer *w, st_dtype dt, bool position_ids, float **hold,
                tg_error *err);
 /* Puts adapters on q_proj, k_proj, v_proj, out_proj, mlp.fc1, mlp.fc2 of every layer, named as
- * kohya names them (lora_te_text_model_encoder_layers_N_self_attn_q_proj, ...), before
- * lora_alloc(ls). m keeps ls (it must outlive m's forwards). 0, or -1 (out of memory). */
+ * kohya names them (lora_te_text_model_encoder_layers_N_self_attn_q_proj, ...); call
+ * lora_alloc(ls) before the next forward. m keeps ls (it must outlive m's forwards; attaching
+ * another set replaces it). 0, or -1 (out of memory, or ls refused a module: m keeps none). */
 int clip_lora_attach(clip *m, lora_set *ls, int rank, float alpha);
 
 /* The forward for ids (B*T int32, row-major [B, T]); result in m->acts.out (B, T, C). clip_skip
- * in 1..L: layers after L - clip_skip + 1 are not run. for_backward keeps every layer's
+ * in 1..L: only the first L - clip_skip + 1 layers run. for_backward keeps every layer's
  * activations (else they share one set of buffers: inference, cached text embeddings). An id out
  * of [0, V), T beyond max_position_embeddings or a bad clip_skip is refused with a message. */
 int clip_forward(clip *m, kctx *k, const int32_t *ids, int B, int T, int clip_skip, bool for_backward,

@@ -3,7 +3,8 @@
  * One code path serves every config: the built-in `sd15` (Stable Diffusion 1.x, 859,520,964
  * parameters) and `tiny` (trains from scratch on a CPU), or any `unet_config` in LDM's key names.
  * Weights are named exactly as in single-file SD checkpoints (`model.diffusion_model.*`) for every
- * config, so one loader (params_load) serves all of them. docs/models.md describes the layout.
+ * config, so one loader (params_load) serves all of them (the module tree: reference/engines.md §3,
+ * and trainer/private/unet_layers.h).
  *
  * Tensors: x and eps (B, C, H, W), timesteps (B) floats on the host (fractional steps are fine:
  * samplers use them), context (B, T, context_dim). H and W must divide by 2^(levels - 1).

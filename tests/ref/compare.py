@@ -69,10 +69,12 @@ def main(argv):
     bad = 0
     for n in sorted(names_e - names_g):
         bad += 1
-        print(f"MISSING  {n} (only in {a.expected})")
+        if not a.quiet:
+            print(f"MISSING  {n} (only in {a.expected})")
     for n in sorted(names_g - names_e):
         bad += 1
-        print(f"EXTRA    {n} (only in {a.got})")
+        if not a.quiet:
+            print(f"EXTRA    {n} (only in {a.got})")
     worst = (0.0, "")
     for n in sorted(names_g & names_e):
         (dg, sg, bg), (de, se, be) = fg.raw(n), fe.raw(n)
@@ -91,7 +93,8 @@ def main(argv):
             print(f"{'ok      ' if ok else 'MISMATCH'} {n} {sg}: max|d| {dmax:.3e}  max|exp| {scale:.3e}"
                   f"  max|d|/max|exp| {r:.3e}  elem rel {rel:.3e}{'  NON-FINITE' if nonfinite else ''}")
     total = len(names_g | names_e)
-    print(f"{total - bad}/{total} tensors match (rtol {a.rtol:g}, atol {a.atol:g}); "
+    print(f"{total - bad}/{total} tensors match (rtol {a.rtol:g}, atol {a.atol:g}; "
+          f"{len(names_e - names_g)} missing, {len(names_g - names_e)} extra); "
           f"worst max|d|/max|exp| {worst[0]:.3e} {worst[1]}")
     return 1 if bad else 0
 

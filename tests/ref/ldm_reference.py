@@ -988,9 +988,13 @@ def selfcheck():
                      "lora_te_text_model_encoder_layers_11_mlp_fc2.alpha": []}.items():
         check(k, tsd.get(k), shape)
     # the LDM <-> diffusers placement of the 16 transformers (lora_names.h / sd.cpp's table)
-    check("transformer placement", [(a, b) for a, b in u.transformers][:3] + [u.transformers[6], u.transformers[-1]],
-          [("input_blocks.1.1", "down_blocks.0.attentions.0"), ("input_blocks.2.1", "down_blocks.0.attentions.1"),
-           ("input_blocks.4.1", "down_blocks.1.attentions.0"), ("middle_block.1", "mid_block.attentions.0"),
+    tr = u.transformers
+    check("transformer placement", tr[:3] + [tr[6], tr[7], tr[-1]],
+          [("input_blocks.1.1", "down_blocks.0.attentions.0"),
+           ("input_blocks.2.1", "down_blocks.0.attentions.1"),
+           ("input_blocks.4.1", "down_blocks.1.attentions.0"),
+           ("middle_block.1", "mid_block.attentions.0"),
+           ("output_blocks.3.1", "up_blocks.1.attentions.0"),
            ("output_blocks.11.1", "up_blocks.3.attentions.2")])
     vsd = named_weights("vae", nets["vae"])
     check("vae encoder.down.3.downsample absent", any(".down.3.downsample" in k for k in vsd), False)
