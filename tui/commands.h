@@ -14,5 +14,6 @@ int cmd_pipeline(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_open(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_model(int argc, char **argv);
 
 #endif

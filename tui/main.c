@@ -24,6 +24,7 @@ static const command commands[] = {
     {"pipeline", cmd_pipeline, "what the trainer sees of a caption (keep_tokens, shuffle, dropout)"},
     {"keys", cmd_keys, "the workbench's keys as Markdown (docs/keys.md)"},
     {"recover", cmd_recover, "replay or discard edits journaled by a session that did not save"},
+    {"model", cmd_model, "run a UNet, CLIP or VAE on tensors from a file (checks against a reference)"},
 };
 
 static void usage(FILE *out)

@@ -53,7 +53,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("got")
     ap.add_argument("expected")
-    ap.add_argument("--rtol", type=float, default=5e-4, help="relative to max|expected| (5e-4)")
+    ap.add_argument("--rtol", type=float, default=1e-3, help="relative to max|expected| (1e-3)")
     ap.add_argument("--atol", type=float, default=1e-5, help="absolute floor (1e-5)")
     ap.add_argument("--only", help="compare only names starting with this")
     ap.add_argument("--all", action="store_true", help="print every tensor, not only mismatches")
