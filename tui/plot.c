@@ -130,7 +130,7 @@ static int make_ticks(bool log_y, double lo, double hi, int max_ticks, double *v
     int n = 0;
     double span = hi - lo;
     int d0 = (int)ceil(lo - 1e-9), d1 = (int)floor(hi + 1e-9);
-    if (span < 2) {
+    if (span < 3) {
         for (int k = (int)floor(lo) - 1; k <= (int)ceil(hi) && n < MAX_TICKS; k++) {
             const double m[] = {1, 2, 5};
             for (int i = 0; i < 3 && n < MAX_TICKS; i++) {
@@ -141,7 +141,7 @@ static int make_ticks(bool log_y, double lo, double hi, int max_ticks, double *v
         }
         if (n >= 2 && n <= max_ticks)
             return n;
-        if (n < 2) /* a narrow range: 1-2-5 steps of the values, placed on the log axis */
+        if (n < 2 && span < 1) /* narrow: 1-2-5 steps of the values, placed on the log axis */
             return linear_ticks(pow(10, lo), pow(10, hi), max_ticks, val);
         n = 0; /* too many: decades */
     }

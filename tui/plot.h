@@ -20,10 +20,11 @@
  * values) is > 0 and opts->linear is false, otherwise linear; the title says which and why. The
  * range is the 1st..99th percentile of those values (in axis units; with fewer than 100 values
  * that is min..max), padded by 5% each side (a flat range gets ±0.1 decade or ±10%); dots outside
- * are clipped, lines crossing the edge are cut at it. Ticks: on a log axis spanning 2 decades or
- * more, decades (every k-th when there are too many rows' worth); under 2 decades, the 1-2-5 values
- * of each decade; on a linear axis (or a log axis with fewer than two 1-2-5 values in range),
- * multiples of a 1-2-5 step. At most one label per cell row, about one every other row.
+ * are clipped, lines crossing the edge are cut at it. Ticks on a log axis: the 1-2-5 values of
+ * each decade when the axis spans under 3 decades and they fit (about one label every other row),
+ * else decades (every k-th when there are too many); under a decade with fewer than two 1-2-5
+ * values inside, multiples of a 1-2-5 step of the values, placed on the log axis. On a linear
+ * axis, multiples of a 1-2-5 step. At most one label per cell row.
  *
  * Cost: O(buckets + canvas cells) plus sorting at most 3 values per bucket; no state kept between
  * calls, so the caller redraws at its own rate (≤ 4-10 Hz is plenty). Everything drawn stays inside

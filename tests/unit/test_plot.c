@@ -236,7 +236,7 @@ static void test_log_ticks_at_decades(void)
     CHECK(r1 >= 0 && r01 > r1 && r001 > r01);
     /* Decades are evenly spaced on a log axis. */
     CHECK(abs((r01 - r1) - (r001 - r01)) <= 1);
-    CHECK(label_row(&l, 2, "0.5") < 0); /* over 2 decades: decades only */
+    CHECK(label_row(&l, 2, "0.5") < 0); /* 3 decades or more: decades only */
     /* The axis has a tick mark at the labelled rows. */
     if (r01 >= 0)
         CHECK(cell_at(l.canvas_y + r01, l.canvas_x - 1).ch == 0x2524);
