@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "trainer/private/run_config_keys.h"
@@ -46,22 +47,54 @@ static bool json_number(const cJSON *v, double *x)
     return end != s && *end == '\0' && isfinite(*x);
 }
 
+/* null, "", or the GUI's unset spellings: what F_BLANK keys read as their default */
+static bool json_blank(const cJSON *v)
+{
+    return cJSON_IsNull(v) || (cJSON_IsString(v) && !*v->valuestring);
+}
+
 static int string_load(run_config *c, const key_def *k, const cJSON *v)
 {
     const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
     if (!s && k->kind == K_RESOLUTION && cJSON_IsNumber(v)) {
         char num[32]; /* "resolution": 512 is kohya's "512" */
         snprintf(num, sizeof num, "%.17g", v->valuedouble);
-        return config_string_ok(k->kind, num) ? run_config_string_set(field_str(c, k), num) : 1;
+        return config_string_ok(k, num) ? run_config_string_set(field_str(c, k), num) : 1;
     }
-    if (!s && !(cJSON_IsNull(v) && config_string_ok(k->kind, NULL)))
+    if (k->kind == K_CHOICE) {
+        if ((k->flags & F_BLANK) && json_blank(v))
+            return run_config_string_set(field_str(c, k), k->sdef);
+        if (s && config_choice(k, s))
+            s = config_choice(k, s); /* F_NOCASE: as the table spells it */
+        else if (config_choice_later(k, s))
+            return 2;
+    }
+    if (!s && !(cJSON_IsNull(v) && config_string_ok(k, NULL)))
         return 1;
-    if (!config_string_ok(k->kind, s))
+    if (!config_string_ok(k, s))
         return 1;
     return run_config_string_set(field_str(c, k), s);
 }
 
-/* 0, 1 (the value does not fit the key) or -1 (out of memory). */
+/* lr_warmup_steps: a number, or "10%" as sd-scripts' int_or_float reads it */
+static bool warmup_number(const cJSON *v, double *x)
+{
+    const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+    size_t n = s ? strlen(s) : 0;
+    if (n < 2 || s[n - 1] != '%')
+        return json_number(v, x);
+    cJSON *num = cJSON_CreateString(s);
+    if (!num)
+        return false;
+    num->valuestring[n - 1] = '\0';
+    bool ok = json_number(num, x) && *x >= 0 && *x < 100;
+    cJSON_Delete(num);
+    *x /= 100;
+    return ok;
+}
+
+/* 0, 1 (the value does not fit the key), 2 (a kohya value tagbench does not do yet) or -1 (out
+ * of memory). */
 static int value_load(run_config *c, const key_def *k, const cJSON *v)
 {
     if (kind_is_string(k->kind))
@@ -72,22 +105,51 @@ static int value_load(run_config *c, const key_def *k, const cJSON *v)
         *(bool *)((char *)c + k->off) = cJSON_IsTrue(v);
         return 0;
     }
-    bool unset = cJSON_IsNull(v) || (cJSON_IsString(v) && !*v->valuestring);
+    bool unset = json_blank(v);
     if (k->kind == K_SEED && unset) {
         c->has_seed = false; /* the GUI writes "" for no seed */
         return 0;
     }
-    double x;
-    if (!json_number(v, &x) || !config_number_ok(k->kind, x))
-        return 1;
     void *f = (char *)c + k->off;
-    if (k->kind == K_COUNT)
+    if ((k->flags & F_BLANK) && unset) {
+        if (k->kind == K_INT)
+            *(int *)f = (int)k->def;
+        else
+            *(double *)f = k->def;
+        return 0;
+    }
+    double x;
+    if (!(k->kind == K_WARMUP ? warmup_number(v, &x) : json_number(v, &x)) ||
+        !config_number_ok(k, x))
+        return 1;
+    if (k->kind == K_INT)
         *(int *)f = (int)x;
     else if (k->kind == K_SEED)
         c->seed = (uint32_t)x, c->has_seed = true;
     else
         *(double *)f = x;
     return 0;
+}
+
+/* A value_load result other than 0 as the error it is, naming the key as the file spells it. */
+static int value_error(int r, tg_error *err, const char *path, const key_def *k, const char *name,
+                       const cJSON *v)
+{
+    char got[80];
+    json_got(v, got, sizeof got);
+    if (r < 0)
+        return error_set(err, "out of memory");
+    if (r == 2) {
+        char list[160] = "";
+        size_t n = 0;
+        for (const char *const *o = k->choices; *o && n < sizeof list; o++)
+            n += (size_t)snprintf(list + n, sizeof list - n, "%s\"%s\"", n ? ", " : "", *o);
+        return config_key_fail(err, path, name, "%s is not supported yet (tagbench has %s)", got,
+                               list);
+    }
+    key_def named = *k;
+    named.name = name;
+    return config_key_error(err, path, &named, got);
 }
 
 /* ---- where each top-level value lies in the text ---- */
@@ -228,6 +290,103 @@ static bool key_repeated(const cJSON *root, const cJSON *item)
     return false;
 }
 
+/* false, 0, "", "0", "false", "none" or null: what a GUI writes for a feature it leaves off */
+static bool json_off(const cJSON *v)
+{
+    double x;
+    if (cJSON_IsFalse(v) || json_blank(v))
+        return true;
+    if (json_number(v, &x))
+        return x == 0;
+    const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+    return s && (!strcasecmp(s, "false") || !strcasecmp(s, "none"));
+}
+
+/* A known-and-ignored key with a value that would change what is trained (v2, sdxl, ...). */
+static int ignored_check(const char *path, const cJSON *item, tg_error *err)
+{
+    const char *why, *accept;
+    if (!config_ignored_find(item->string, &why, &accept) || !accept || json_off(item))
+        return 0;
+    if (*accept && cJSON_IsString(item) && strcmp(item->valuestring, accept) == 0)
+        return 0;
+    char got[80];
+    json_got(item, got, sizeof got);
+    return config_key_fail(err, path, item->string, "%s is not supported (%s)", got, why);
+}
+
+/* What optimizer_args and the plain keys weight_decay, adam_beta1/2, adam_epsilon set. */
+typedef struct optargs_seen {
+    double val[4];
+    bool given[4];
+    const char *from[4]; /* the key that set it */
+} optargs_seen;
+
+static int optarg_note(optargs_seen *o, int slot, double x, const char *from, const char *path,
+                       tg_error *err)
+{
+    if (o->given[slot] && o->val[slot] != x)
+        return config_key_fail(err, path, config_optarg_keys[slot],
+                               "set twice: %.9g by %s and %.9g by %s", o->val[slot],
+                               o->from[slot], x, from);
+    o->val[slot] = x;
+    o->given[slot] = true;
+    o->from[slot] = from;
+    return 0;
+}
+
+static int optargs_load(run_config *c, const cJSON *item, optargs_seen *o, const char *path,
+                        tg_error *err)
+{
+    if (json_blank(item))
+        return 0;
+    double vals[4] = {0};
+    bool given[4] = {false};
+    char why[256];
+    if (config_optargs_parse(item, vals, given, why, sizeof why))
+        return config_key_fail(err, path, "optimizer_args", "%s", why);
+    for (int i = 0; i < 4; i++) {
+        if (!given[i])
+            continue;
+        const key_def *k = config_key_find(config_optarg_keys[i]);
+        if (!config_number_ok(k, vals[i])) {
+            char got[40];
+            snprintf(got, sizeof got, "%.9g", vals[i]);
+            tg_error inner;
+            config_key_error(&inner, NULL, k, got);
+            return error_set(err, "%s%soptimizer_args: %s", path ? path : "", path ? ": " : "",
+                             inner.msg);
+        }
+        if (optarg_note(o, i, vals[i], "optimizer_args", path, err) < 0)
+            return -1;
+        *(double *)((char *)c + k->off) = vals[i];
+    }
+    return 0;
+}
+
+/* A GUI name read as the kohya key when the file leaves that one absent or unset. */
+static int alias_load(run_config *c, const config_alias *a, const cJSON *root, const char *path,
+                      tg_error *err)
+{
+    const cJSON *gui = cJSON_GetObjectItemCaseSensitive(root, a->gui);
+    const cJSON *own = cJSON_GetObjectItemCaseSensitive(root, a->key);
+    if (!gui || json_off(gui) || (own && !json_off(own)))
+        return 0;
+    const key_def *k = config_key_find(a->key);
+    if (a->scale != 1) { /* lr_warmup: a percentage, and the GUI drops it for "constant" */
+        double x;
+        if (c->lr_scheduler && strcmp(c->lr_scheduler, "constant") == 0)
+            return 0;
+        if (!json_number(gui, &x) || x < 0 || x >= 100)
+            return config_key_fail(err, path, a->gui, "must be a percentage in [0, 100), got %s",
+                                   cJSON_IsString(gui) ? gui->valuestring : "(a value)");
+        c->lr_warmup_steps = x * a->scale;
+        return 0;
+    }
+    int r = value_load(c, k, gui);
+    return r ? value_error(r, err, path, k, a->gui, gui) : 0;
+}
+
 /* Known members into c, unknown ones (their text from the file) into c->unknown. */
 static int members_load(run_config *c, const char *path, const char *text, const cJSON *root,
                         tg_error *err)
@@ -235,22 +394,25 @@ static int members_load(run_config *c, const char *path, const char *text, const
     span *spans = members_scan(text, (size_t)cJSON_GetArraySize(root));
     if (!spans)
         return error_set(err, "out of memory");
+    optargs_seen seen;
+    memset(&seen, 0, sizeof seen);
     int rc = 0;
     size_t m = 0;
     for (const cJSON *item = root->child; item && rc == 0; item = item->next, m++) {
         const key_def *k = config_key_find(item->string);
-        char got[80];
         if (key_repeated(root, item)) {
             rc = error_set(err, "%s: key \"%s\" appears twice", path, item->string);
+        } else if (k && k->kind == K_OPTARGS) {
+            rc = optargs_load(c, item, &seen, path, err);
         } else if (k) {
             int r = value_load(c, k, item);
-            if (r > 0) {
-                json_got(item, got, sizeof got);
-                rc = config_key_error(err, path, k, got);
-            } else if (r < 0) {
-                rc = error_set(err, "out of memory");
-            }
-        } else {
+            if (r)
+                rc = value_error(r, err, path, k, k->name, item);
+            for (int i = 0; rc == 0 && i < 4; i++)
+                if ((k->flags & F_NOSAVE) && strcmp(k->name, config_optarg_keys[i]) == 0)
+                    rc = optarg_note(&seen, i, *(double *)((char *)c + k->off), k->name, path,
+                                     err);
+        } else if ((rc = ignored_check(path, item, err)) == 0) {
             char *raw = strndup(text + spans[m].start, spans[m].end - spans[m].start);
             if (!raw || !cJSON_AddRawToObject(c->unknown, item->string, raw))
                 rc = error_set(err, "out of memory");
@@ -258,6 +420,15 @@ static int members_load(run_config *c, const char *path, const char *text, const
         }
     }
     free(spans);
+    /* optimizer_args may come before the plain keys: each wins where it was given */
+    for (int i = 0; rc == 0 && i < 4; i++)
+        if (seen.given[i])
+            *(double *)((char *)c + config_key_find(config_optarg_keys[i])->off) = seen.val[i];
+    for (size_t i = 0; rc == 0 && i < config_n_aliases; i++)
+        rc = alias_load(c, &config_aliases[i], root, path, err);
+    tg_error why;
+    if (rc == 0 && run_config_validate(c, &why) < 0)
+        rc = error_set(err, "%s: %s", path, why.msg);
     return rc;
 }
 

@@ -22,20 +22,27 @@ static cJSON *field_json(const run_config *c, const key_def *k)
         const char *s = *(char *const *)f;
         return s ? cJSON_CreateString(s) : cJSON_CreateNull();
     }
+    char args[160];
     switch (k->kind) {
+    case K_OPTARGS: /* kohya's form, so that sd-scripts reads the same values */
+        run_config_optimizer_args(c, args, sizeof args);
+        return cJSON_CreateString(args);
     case K_BOOL: return cJSON_CreateBool(*(const bool *)f);
-    case K_COUNT: return cJSON_CreateNumber(*(const int *)f);
+    case K_INT: return cJSON_CreateNumber(*(const int *)f);
     case K_SEED: return c->has_seed ? cJSON_CreateNumber(c->seed) : cJSON_CreateNull();
     default: return cJSON_CreateNumber(*(const double *)f);
     }
 }
 
-/* The file's text: known keys in table order, then the unknown ones; NULL when out of memory. */
+/* The file's text: known keys in table order (section by section), then the kept ones as they
+ * were; NULL when out of memory. */
 static char *config_text(const run_config *c, size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
     bool ok = root != NULL;
     for (size_t i = 0; ok && i < config_n_keys; i++) {
+        if (config_keys[i].flags & F_NOSAVE)
+            continue;
         cJSON *v = field_json(c, &config_keys[i]);
         ok = v && cJSON_AddItemToObject(root, config_keys[i].name, v);
         if (v && !ok)
