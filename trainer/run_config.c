@@ -26,7 +26,10 @@ static const char *const SCHEDULERS[] = {"constant", "constant_with_warmup", "li
 static const char *const SCHEDULERS_LATER[] = {"inverse_sqrt", "cosine_with_min_lr",
                                                "warmup_stable_decay", "piecewise_constant",
                                                "adafactor", NULL};
-static const char *const OPTIMIZERS[] = {"AdamW", NULL};
+/* AdamW8bit (the kohya_ss GUI's default) is AdamW with 8-bit optimizer state, a memory saving
+ * only: the run trains it as AdamW with fp32 state and says so, rather than refusing most GUI
+ * configs. */
+static const char *const OPTIMIZERS[] = {"AdamW", "AdamW8bit", NULL};
 /* sample_sampler: DDIM, Euler, Euler ancestral and DPM++ 2M under kohya's names and aliases */
 static const char *const SAMPLERS[] = {"ddim", "euler", "euler_a", "k_euler", "k_euler_a",
                                        "dpmsolver++", NULL};

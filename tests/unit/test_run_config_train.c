@@ -108,10 +108,10 @@ static const bad_case BAD[] = {
     {"{\"network_alpha\": \"-1\"}", "network_alpha: must be a number > 0, got \"-1\""},
     {"{\"network_dropout\": 1}", "network_dropout: must be a number in [0, 1), got 1"},
     {"{\"network_train_unet_only\": 1}", "network_train_unet_only: must be true or false"},
-    {"{\"optimizer_type\": \"AdamW8bit\"}",
-     "optimizer_type: \"AdamW8bit\" is not supported yet (tagbench has \"AdamW\")"},
+    {"{\"optimizer_type\": \"Lion\"}",
+     "optimizer_type: \"Lion\" is not supported yet (tagbench has \"AdamW\", \"AdamW8bit\")"},
     {"{\"optimizer_type\": \"Prodigy\"}", "optimizer_type: \"Prodigy\" is not supported yet"},
-    {"{\"optimizer_type\": 1}", "optimizer_type: must be one of \"AdamW\", got 1"},
+    {"{\"optimizer_type\": 1}", "optimizer_type: must be one of \"AdamW\", \"AdamW8bit\", got 1"},
     {"{\"learning_rate\": 0}", "learning_rate: must be a number > 0, got 0"},
     {"{\"learning_rate\": \"fast\"}", "learning_rate: must be a number > 0, got \"fast\""},
     {"{\"unet_lr\": -1e-4}", "unet_lr: must be a number >= 0, got -0.0001"},
@@ -169,7 +169,7 @@ static const bad_case BAD[] = {
     /* known to kohya, ignored here, but a value that would change what is trained is refused */
     {"{\"v2\": true}", "v2: true is not supported (SD 2.x models are not supported)"},
     {"{\"LoRA_type\": \"LyCORIS/LoHa\"}", "LoRA_type: \"LyCORIS/LoHa\" is not supported"},
-    {"{\"optimizer\": \"AdamW8bit\"}", "optimizer: \"AdamW8bit\" is not supported yet"},
+    {"{\"optimizer\": \"Lion8bit\"}", "optimizer: \"Lion8bit\" is not supported yet"},
     {"{\"epoch\": -1}", "epoch: must be an integer >= 0, got -1"},
     {"{\"lr_scheduler\": \"cosine\", \"lr_warmup\": 150}",
      "lr_warmup: must be a percentage in [0, 100)"},
@@ -532,6 +532,18 @@ static void test_gui_config(void)
 }
 
 /* The Captions screen's accessors still read and set the caption keys alone. */
+/* The kohya_ss GUI's default optimizer is trained as AdamW (8-bit state only saves memory). */
+static void test_adamw8bit_accepted(void)
+{
+    run_config c;
+    tg_error err;
+    CHECK_INT(load_text("{\"optimizer\": \"AdamW8bit\"}", &c, &err), 0);
+    CHECK_STR(c.optimizer_type, "AdamW8bit");
+    run_config_free(&c);
+    CHECK_INT(load_text("{\"optimizer_type\": \"adamw8bit\"}", &c, &err), 0);
+    run_config_free(&c);
+}
+
 static void test_pipeline_accessors(void)
 {
     run_config c;
@@ -559,6 +571,7 @@ int main(void)
     RUN(test_optimizer_args);
     RUN(test_round_trip);
     RUN(test_gui_config);
+    RUN(test_adamw8bit_accepted);
     RUN(test_pipeline_accessors);
     return check_finish();
 }
