@@ -127,6 +127,7 @@ static int param_load(param *p, kctx *k, const st_file *f, float *host, tg_error
     if (st_read_f32(t, host, t->numel, err) < 0)
         return -1;
     k_upload(k, &p->w, host);
+    st_release(f, t); /* its pages are copied: don't let a 4 GB mapping stay resident as well */
     return 0;
 }
 
