@@ -1,6 +1,7 @@
 /* bench_train_step: one full training step of the tiny model on the CPU backend, next to the
  * machine's SGEMM rate and PyTorch running the same step side by side. Figures only: it never
- * fails on time, and exits non-zero only when an API call fails or a result is not finite.
+ * fails on time, and exits non-zero only when an API call fails, a result is not finite, or a
+ * peer that started stops answering (no torch at all: a NOTE, and our figures alone).
  *
  *   build/release/bench/bench_train_step [--threads N] [--batch B]... [--rounds R] [--steps S]
  *       [--warmup W] [--vocab V] [--no-peer] [--one-peer] [--no-clip] [--python P] [--peer SCRIPT]
@@ -369,7 +370,7 @@ static int peer_open(peer *p, const char *python, const char *script, const char
     posix_spawn_file_actions_adddup2(&fa, from[1], 1);
     posix_spawn_file_actions_addclose(&fa, to[1]);
     posix_spawn_file_actions_addclose(&fa, from[0]);
-    int rc = posix_spawn(&p->pid, python, &fa, NULL, argv, environ);
+    int rc = posix_spawnp(&p->pid, python, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(to[0]), close(from[1]);
     p->in = fdopen(to[1], "w"), p->out = fdopen(from[0], "r");
@@ -507,7 +508,7 @@ static int block_run(int c, int n, kctx *k, unet_run *ur, clip_run *cr, peer *pe
         return 0;
     }
     peer *p = &peers[c - 1];
-    if (!p->pid)
+    if (!p->pid || n == 0)
         return 0;
     return peer_steps(p, "unet", n, tu ? &tu[c] : NULL) || (o->clip && peer_steps(p, "clip", n, tc ? &tc[c] : NULL))
                ? -1 : 0;

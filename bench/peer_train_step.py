@@ -27,13 +27,16 @@ import time
 import torch
 import torch.nn.functional as F
 
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
 import ldm_reference as ref  # noqa: E402
 
 
 def config(model, text):
-    obj = json.loads(text) if text.lstrip().startswith("{") else json.load(open(text))
-    return ref.load_config_obj(model, obj)
+    if text.lstrip().startswith("{"):
+        return ref.load_config_obj(model, json.loads(text))
+    with open(text) as f:
+        return ref.load_config_obj(model, json.load(f))
 
 
 class UNetStep:
