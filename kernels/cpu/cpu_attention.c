@@ -27,6 +27,7 @@
 
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_threads.h"
+#include "kernels/cpu/cpu_vmath.h"
 #include "kernels/private/k_check.h"
 
 #define BQ 64                 /* queries per tile */
@@ -94,66 +95,9 @@ static void tasks_run(kctx *k, attn_job *j, int64_t ntasks, void (*task)(attn_jo
     cpu_parallel_for(k, j->slots, 1, slots_run, j);
 }
 
-/* ---- exp, four at a time ----
+/* ---- exp, four at a time: exp4 in cpu_vmath.h ----
  * One exp per score against 2 D flops of GEMM: with libm's scalar expf (~3.5 ns) the softmax took
- * most of the time. This is Cephes' expf (Cody-Waite reduction by ln 2, degree-5 polynomial, about
- * 1 ulp) on GCC/Clang vector types, which compile to SSE2 at the project's flags. */
-typedef float f32x4 __attribute__((vector_size(16)));
-typedef int32_t i32x4 __attribute__((vector_size(16)));
-typedef uint32_t u32x4 __attribute__((vector_size(16)));
-#define SPLAT(c) ((f32x4){(c), (c), (c), (c)})
-
-static f32x4 load4(const float *p)
-{
-    f32x4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static void store4(float *p, f32x4 v)
-{
-    memcpy(p, &v, sizeof v);
-}
-
-/* mask ? a : b, lane by lane (mask lanes all ones or all zeros). */
-static f32x4 select4(i32x4 mask, f32x4 a, f32x4 b)
-{
-    return (f32x4)(((i32x4)a & mask) | ((i32x4)b & ~mask));
-}
-
-/* Cephes' constants as whole vectors: GCC rebuilds a {c, c, c, c} literal lane by lane on every
- * use, a const vector is one load. */
-static const f32x4 EXP_LO = {-87.f, -87.f, -87.f, -87.f}, EXP_HI = {88.f, 88.f, 88.f, 88.f};
-static const f32x4 LOG2E = {1.44269504f, 1.44269504f, 1.44269504f, 1.44269504f};
-static const f32x4 ROUND = {12582912.f, 12582912.f, 12582912.f, 12582912.f}; /* 1.5 * 2^23 */
-static const f32x4 LN2_HI = {0.693359375f, 0.693359375f, 0.693359375f, 0.693359375f};
-static const f32x4 LN2_LO = {2.12194440e-4f, 2.12194440e-4f, 2.12194440e-4f, 2.12194440e-4f};
-static const f32x4 EXP_P[6] = {
-    {1.9875691500e-4f, 1.9875691500e-4f, 1.9875691500e-4f, 1.9875691500e-4f},
-    {1.3981999507e-3f, 1.3981999507e-3f, 1.3981999507e-3f, 1.3981999507e-3f},
-    {8.3334519073e-3f, 8.3334519073e-3f, 8.3334519073e-3f, 8.3334519073e-3f},
-    {4.1665795894e-2f, 4.1665795894e-2f, 4.1665795894e-2f, 4.1665795894e-2f},
-    {1.6666665459e-1f, 1.6666665459e-1f, 1.6666665459e-1f, 1.6666665459e-1f},
-    {5.0000001201e-1f, 5.0000001201e-1f, 5.0000001201e-1f, 5.0000001201e-1f},
-};
-static const f32x4 ONE = {1.f, 1.f, 1.f, 1.f};
-static const i32x4 BIAS = {127, 127, 127, 127};
-
-/* e^x for x <= 88: exactly 0 below -87 (masked scores are -inf), NaN stays NaN. */
-static inline __attribute__((always_inline)) f32x4 exp4(f32x4 x)
-{
-    i32x4 ok = x >= EXP_LO, big = x > EXP_HI;
-    f32x4 xc = select4(big, EXP_HI, select4(ok, x, EXP_LO));
-    f32x4 n = (xc * LOG2E + ROUND) - ROUND; /* round(x / ln 2) */
-    f32x4 r = xc - n * LN2_HI + n * LN2_LO;
-    f32x4 p = EXP_P[0];
-    for (int i = 1; i < 6; i++)
-        p = p * r + EXP_P[i];
-    p = p * r * r + r + ONE;
-    u32x4 e = (u32x4)(__builtin_convertvector(n, i32x4) + BIAS) << 23; /* 2^n */
-    f32x4 y = p * (f32x4)e;
-    return (f32x4)(((i32x4)y & ok) | ((i32x4)x & (x != x)));
-}
+ * most of the time. */
 
 /* dst (n) = a * src (n); dst may be src. Vectorised by hand: -O2 leaves loops of unknown length
  * scalar, and with 77 keys this scaling costs as much as the exponentials. */
