@@ -421,3 +421,21 @@ bool filter_match(const tag_filter *f, const char *const *tags, size_t n)
 {
     return f && node_match(f->root, tags, n);
 }
+
+void filter_quote(const char *tag, char *out, size_t size)
+{
+    if (size < 3) {
+        if (size)
+            *out = 0;
+        return;
+    }
+    char *w = out, *end = out + size - 2; /* room for the closing quote and the NUL */
+    *w++ = '"';
+    for (const char *r = tag; *r && w < end - 1; r++) {
+        if (*r == '"' || *r == '\\')
+            *w++ = '\\';
+        *w++ = *r;
+    }
+    *w++ = '"';
+    *w = 0;
+}

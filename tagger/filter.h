@@ -19,6 +19,11 @@ typedef struct tag_filter tag_filter;
  * expected, e.g. "column 7: expected a tag after '&'". */
 tag_filter *filter_parse(const char *expr, tg_error *err);
 void filter_free(tag_filter *f);
+/* The term that matches exactly the tag `tag`: "tag" with \" and \\ escaped, so that a tag
+ * holding operator characters or glob patterns means itself. Truncated to size bytes (a tag that
+ * long is cut, never left unterminated). */
+void filter_quote(const char *tag, char *out, size_t size);
+
 /* True when the image whose tags are tags[0..n) matches. */
 bool filter_match(const tag_filter *f, const char *const *tags, size_t n);
 

@@ -97,11 +97,7 @@ int lora_alloc(lora_set *ls, kctx *k, bool with_grads, uint64_t seed, tg_error *
 
 static void shape_text(char *buf, size_t size, const tensor *t)
 {
-    int n = snprintf(buf, size, "[");
-    for (int d = 0; d < t->ndim && n > 0 && (size_t)n < size; d++)
-        n += snprintf(buf + n, size - n, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-    if (n > 0 && (size_t)n < size)
-        snprintf(buf + n, size - n, "]");
+    params_shape_text(buf, size, t->ndim, t->shape);
 }
 
 static int fail(kctx *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

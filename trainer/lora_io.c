@@ -83,15 +83,6 @@ int lora_save(const lora_set *ls, kctx *k, const char *path, st_dtype dt, const 
 
 /* ---- loading ---- */
 
-static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape)
-{
-    int n = snprintf(buf, size, "[");
-    for (int d = 0; d < ndim && n > 0 && (size_t)n < size; d++)
-        n += snprintf(buf + n, size - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (n > 0 && (size_t)n < size)
-        snprintf(buf + n, size - n, "]");
-}
-
 static const st_tensor *find_key(const st_file *f, const char *name, const char *suffix)
 {
     char key[512];
@@ -127,8 +118,8 @@ static const st_tensor *weight_check(const st_file *f, const param *p, tg_error 
         same = t->shape[d] == p->shape[d];
     if (!same) {
         char want[96], got[96];
-        shape_text(want, sizeof want, p->ndim, p->shape);
-        shape_text(got, sizeof got, t->ndim, t->shape);
+        params_shape_text(want, sizeof want, p->ndim, p->shape);
+        params_shape_text(got, sizeof got, t->ndim, t->shape);
         error_set(err, "%s: tensor '%s' is %s, the module needs %s", st_path(f), p->name, got, want);
         return NULL;
     }
@@ -221,8 +212,8 @@ int lora_file_module(const st_file *f, const char *name, int *rank, int *in, int
               (!conv || (d->shape[2] == 1 && d->shape[3] == 1 && u->shape[2] == 1 && u->shape[3] == 1));
     if (!ok) {
         char sd[96], su[96];
-        shape_text(sd, sizeof sd, d->ndim, d->shape);
-        shape_text(su, sizeof su, u->ndim, u->shape);
+        params_shape_text(sd, sizeof sd, d->ndim, d->shape);
+        params_shape_text(su, sizeof su, u->ndim, u->shape);
         return error_set(err, "%s: '%s' is %s and '%s' is %s: not a linear or 1x1 LoRA pair",
                          st_path(f), d->name, sd, u->name, su);
     }

@@ -62,15 +62,6 @@ tensor *mr_tensor(mr_ctx *c, int ndim, const int64_t *shape, tg_error *err)
 
 /* ---- inputs ---- */
 
-static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape)
-{
-    int n = snprintf(buf, size, "[");
-    for (int d = 0; d < ndim && n < (int)size; d++)
-        n += snprintf(buf + n, size - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (n < (int)size)
-        snprintf(buf + n, size - n, "]");
-}
-
 static bool dtype_is_float(st_dtype dt)
 {
     return dt == ST_F32 || dt == ST_F16 || dt == ST_BF16 || dt == ST_F64;
@@ -99,7 +90,7 @@ static int input_find(mr_ctx *c, const char *name, bool required, int ndim, cons
         return error_set(err, "%s: tensor '%s' is %s; it must be a float tensor (F32, F16, BF16, F64)%s",
                          path, name, st_dtype_name(t->dtype), ints_ok ? " or integers" : "");
     char got[128];
-    shape_text(got, sizeof got, t->ndim, t->shape);
+    params_shape_text(got, sizeof got, t->ndim, t->shape);
     if (t->ndim != ndim)
         return error_set(err, "%s: tensor '%s' has shape %s; the %s needs %d dimensions %s", path, name,
                          got, fam, ndim, dims);
@@ -150,7 +141,7 @@ int mr_dim(mr_ctx *c, const char *name, const tensor *t, int d, int64_t want, co
     if (t->shape[d] == want)
         return 0;
     char got[128];
-    shape_text(got, sizeof got, t->ndim, t->shape);
+    params_shape_text(got, sizeof got, t->ndim, t->shape);
     return error_set(err, "%s: tensor '%s' has shape %s: dimension %d is %lld, expected %lld (%s)",
                      c->o->inputs, name, got, d, (long long)t->shape[d], (long long)want, what);
 }

@@ -94,7 +94,7 @@ long params_find(const params *ps, const char *name)
     return -1;
 }
 
-static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape)
+void params_shape_text(char *buf, size_t size, int ndim, const int64_t *shape)
 {
     int n = snprintf(buf, size, "[");
     for (int d = 0; d < ndim && n < (int)size; d++)
@@ -120,8 +120,8 @@ static int param_load(param *p, kctx *k, const st_file *f, float *host, tg_error
         return error_set(err, "%s: no tensor '%s'", st_path(f), p->name);
     if (!shape_same(p, t)) {
         char want[96], got[96];
-        shape_text(want, sizeof want, p->ndim, p->shape);
-        shape_text(got, sizeof got, t->ndim, t->shape);
+        params_shape_text(want, sizeof want, p->ndim, p->shape);
+        params_shape_text(got, sizeof got, t->ndim, t->shape);
         return error_set(err, "%s: tensor '%s' is %s, the model needs %s", st_path(f), p->name, got, want);
     }
     if (st_read_f32(t, host, t->numel, err) < 0)

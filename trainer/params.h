@@ -52,6 +52,9 @@ int params_load(params *ps, kctx *k, const st_file *f, tg_error *err);
  * owned by *hold (free it after st_writer_save). */
 int params_write(const params *ps, kctx *k, st_writer *w, st_dtype dt, float **hold, tg_error *err);
 
+/* "[2, 3, 4]" for messages. */
+void params_shape_text(char *buf, size_t size, int ndim, const int64_t *shape);
+
 /* Sum of all elements counted (for "859,520,964 parameters"). */
 static inline size_t params_count(const params *ps) { return ps->numel; }
 

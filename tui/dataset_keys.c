@@ -275,15 +275,8 @@ static void act_enter(app *a)
     const char *t = tag_at_cursor(a);
     if (!t)
         return;
-    char expr[1100], *w = expr;
-    *w++ = '"';
-    for (const char *r = t; *r && w < expr + sizeof expr - 3; r++) {
-        if (*r == '"' || *r == '\\')
-            *w++ = '\\';
-        *w++ = *r;
-    }
-    *w++ = '"';
-    *w = 0;
+    char expr[1100];
+    filter_quote(t, expr, sizeof expr);
     app_set_filter(a, expr);
     a->focus = FOCUS_FILES;
 }

@@ -228,14 +228,8 @@ static void act_jump(app *a)
     const char *t = current_tag(a);
     if (!t)
         return;
-    char expr[1100], *w = expr;
-    *w++ = '"';
-    for (const char *r = t; *r && w < expr + sizeof expr - 3; r++) {
-        if (*r == '"' || *r == '\\')
-            *w++ = '\\';
-        *w++ = *r;
-    }
-    strcpy(w, "\"");
+    char expr[1100];
+    filter_quote(t, expr, sizeof expr);
     if (app_set_filter(a, expr) == 0) {
         a->focus = FOCUS_FILES;
         app_show(a, SCREEN_DATASET);

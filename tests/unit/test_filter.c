@@ -190,6 +190,22 @@ static void test_errors_parentheses_and_quotes(void)
 }
 
 /* Deep nesting is refused before it can exhaust the stack; long flat chains are fine. */
+/* A quoted tag means itself, whatever characters it holds (jumping from a tag to its images). */
+static void test_quote_round_trip(void)
+{
+    const char *odd[] = {"a \"quoted\" tag", "back\\slash", "hat [red] | x & !y", "star*", "(p)", NULL};
+    for (int i = 0; odd[i]; i++) {
+        char expr[256];
+        filter_quote(odd[i], expr, sizeof expr);
+        const char *has[] = {"other", odd[i], NULL}, *lacks[] = {"other", "star", "hat", NULL};
+        CHECK_INT(match(expr, has), 1);
+        CHECK_INT(match(expr, lacks), 0);
+    }
+    char tiny[8];
+    filter_quote("abcdefghij", tiny, sizeof tiny);
+    CHECK_STR(tiny, "\"abcd\"");
+}
+
 static void test_nesting_and_long_chains(void)
 {
     char deep[1024];
@@ -226,6 +242,7 @@ int main(void)
     RUN(test_glob);
     RUN(test_substring);
     RUN(test_header_example);
+    RUN(test_quote_round_trip);
     RUN(test_errors_name_column_and_expectation);
     RUN(test_errors_parentheses_and_quotes);
     RUN(test_nesting_and_long_chains);
