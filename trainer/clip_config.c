@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "trainer/clip_model.h"
+#include "trainer/config_file.h"
 
 static const clip_config CLIP_SD15 = {
     .vocab_size = 49408, .hidden_size = 768, .intermediate_size = 3072, .num_hidden_layers = 12,
@@ -189,36 +190,12 @@ int clip_config_parse(clip_config *c, const char *json, const char *source, tg_e
 
 int clip_config_load(clip_config *c, const char *name_or_path, tg_error *err)
 {
-    if (!strcmp(name_or_path, "sd15") || !strcmp(name_or_path, "tiny"))
+    if (!config_is_file(name_or_path))
         return clip_config_builtin(c, name_or_path, err);
-    FILE *f = fopen(name_or_path, "rb");
-    if (!f)
-        return error_set(err, "%s: cannot open (not a file, nor a built-in config: sd15, tiny)",
-                         name_or_path);
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            char *t = realloc(text, cap = cap ? 2 * cap : 8192);
-            if (!t) {
-                rc = error_set(err, "%s: out of memory", name_or_path);
-                break;
-            }
-            text = t;
-        }
-        size_t n = fread(text + len, 1, 4096, f);
-        len += n;
-        if (n < 4096)
-            break;
-    }
-    if (rc == 0 && ferror(f))
-        rc = error_set(err, "%s: read error", name_or_path);
-    fclose(f);
-    if (rc == 0) {
-        text[len] = '\0';
-        rc = clip_config_parse(c, text, name_or_path, err);
-    }
+    char *text = config_file_read(name_or_path, "CLIP text config: sd15, tiny", err);
+    if (!text)
+        return -1;
+    int rc = clip_config_parse(c, text, name_or_path, err);
     free(text);
     return rc;
 }

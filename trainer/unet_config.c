@@ -1,6 +1,7 @@
 /* UNet configs (unet.h): LDM's unet_config keys from JSON, the built-ins, and the checks that make
  * a config buildable before anything is allocated. */
 #include "trainer/unet.h"
+#include "trainer/config_file.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -255,30 +256,11 @@ int unet_config_from_json(unet_config *c, const cJSON *obj, tg_error *err)
 
 int unet_config_load(unet_config *c, const char *name_or_path, tg_error *err)
 {
-    if (!strchr(name_or_path, '/') && !strchr(name_or_path, '.'))
+    if (!config_is_file(name_or_path))
         return unet_config_builtin(c, name_or_path, err);
-    FILE *f = fopen(name_or_path, "rb");
-    if (!f)
-        return error_set(err, "%s: cannot open", name_or_path);
-    char *text = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            char *t = cap > (1u << 20) ? NULL : realloc(text, cap = cap ? 2 * cap : 8192);
-            if (!t) {
-                free(text);
-                fclose(f);
-                return error_set(err, "%s: too large for a unet config", name_or_path);
-            }
-            text = t;
-        }
-        size_t got = fread(text + n, 1, cap - n - 1, f);
-        n += got;
-        if (!got)
-            break;
-    }
-    fclose(f);
-    text[n] = '\0';
+    char *text = config_file_read(name_or_path, "UNet config: sd15, tiny", err);
+    if (!text)
+        return -1;
     cJSON *obj = cJSON_Parse(text);
     free(text);
     if (!obj)

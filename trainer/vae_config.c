@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "trainer/vae.h"
+#include "trainer/config_file.h"
 
 /* v1-inference.yaml's first_stage_config. */
 static const vae_config VAE_SD15 = {
@@ -289,47 +290,11 @@ int vae_config_from_json(vae_config *c, const cJSON *json, tg_error *err)
     return 0;
 }
 
-static char *file_read(const char *path, tg_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        error_set(err, "%s: cannot open (not a file, nor a built-in VAE config: sd15, tiny)", path);
-        return NULL;
-    }
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4097 > cap) {
-            char *t = cap < ((size_t)16 << 20) ? realloc(text, cap = cap ? 2 * cap : 8192) : NULL;
-            if (!t) {
-                error_set(err, "%s: too large for a config, or out of memory", path);
-                break;
-            }
-            text = t;
-        }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                error_set(err, "%s: read error", path);
-            else {
-                text[len] = '\0';
-                fclose(f);
-                return text;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    free(text);
-    return NULL;
-}
-
 int vae_config_load(vae_config *c, const char *name_or_path, tg_error *err)
 {
-    if (!strcmp(name_or_path, "sd15") || !strcmp(name_or_path, "tiny"))
+    if (!config_is_file(name_or_path))
         return vae_config_builtin(c, name_or_path, err);
-    char *text = file_read(name_or_path, err);
+    char *text = config_file_read(name_or_path, "VAE config: sd15, tiny", err);
     if (!text)
         return -1;
     cJSON *root = cJSON_Parse(text);

@@ -645,6 +645,35 @@ static void test_refusals(void)
     micro_close(&m);
 }
 
+/* A config file is a file whatever its name: one without an extension, or named like a built-in,
+ * is read, not taken for a built-in name; a missing path says "cannot open". */
+static void test_config_file_names(void)
+{
+    char dir[] = "/tmp/tagbench-unetcfg-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[128];
+    snprintf(path, sizeof path, "%s/tiny", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("{\"in_channels\": 4, \"out_channels\": 4, \"model_channels\": 8, \"channel_mult\": [1, 2], "
+          "\"num_res_blocks\": 1, \"attention_resolutions\": [2], \"num_heads\": 2, "
+          "\"transformer_depth\": 1, \"context_dim\": 6, \"norm_num_groups\": 4}", f);
+    fclose(f);
+    unet_config c;
+    tg_error err;
+    CHECK_INT(unet_config_load(&c, path, &err), 0);
+    CHECK_INT(c.model_channels, 8); /* the file's, not the built-in tiny's 32 */
+    CHECK_INT(c.context_dim, 6);
+    snprintf(path, sizeof path, "%s/missing.json", dir);
+    CHECK(unet_config_load(&c, path, &err) < 0);
+    CHECK(strstr(err.msg, "cannot open") != NULL);
+    snprintf(path, sizeof path, "%s/tiny", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     /* one thread: at these sizes a pool's hand-offs cost more than the work (the determinism
@@ -656,6 +685,7 @@ int main(void)
     RUN(test_sd15_keys);
     RUN(test_tiny);
     RUN(test_config);
+    RUN(test_config_file_names);
     RUN(test_gradcheck);
     RUN(test_frozen);
     RUN(test_lora);
