@@ -107,9 +107,12 @@ test-run: $(BUILD)/tagbench $(UNIT_BIN) $(GEN_SHAPES)
 	@BUILD=$(BUILD) sh tests/run.sh
 
 # The demo works on a copy (build/demo/shapes, made once), so edits never touch the bundled files.
+# Its run config (.tagbench/run.json) is the demo's train.json, which the Train screen starts.
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@[ -d build/demo/shapes ] || { mkdir -p build/demo/shapes && cp -R datasets/shapes/10_shapes build/demo/shapes/; }
+	@[ -d build/demo/shapes ] || { mkdir -p build/demo/shapes/.tagbench && \
+		cp -R datasets/shapes/10_shapes datasets/shapes/prompts.txt datasets/shapes/train.json build/demo/shapes/ && \
+		cp datasets/shapes/train.json build/demo/shapes/.tagbench/run.json; }
 	@$(BUILD)/tagbench build/demo/shapes
 
 bench: deps
@@ -118,6 +121,7 @@ bench: deps
 
 dataset: $(GEN_SHAPES)
 	$(GEN_SHAPES) --force datasets/shapes
+	$(GEN_SHAPES) --force --set lora datasets/shapes_lora
 
 clean:
 	rm -rf build

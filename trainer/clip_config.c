@@ -236,3 +236,18 @@ int clip_config_check(const clip_config *c, tg_error *err)
                          "2^31 weights per tensor");
     return 0;
 }
+
+char *clip_config_to_json(const clip_config *c)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "{\"vocab_size\":%d,\"hidden_size\":%d,\"intermediate_size\":%d,"
+                     "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,"
+                     "\"max_position_embeddings\":%d,\"layer_norm_eps\":%.9g,\"hidden_act\":\"%s\","
+                     "\"bos_token_id\":%d,\"eos_token_id\":%d,\"pad_token_id\":%d}",
+                     c->vocab_size, c->hidden_size, c->intermediate_size, c->num_hidden_layers,
+                     c->num_attention_heads, c->max_position_embeddings, (double)c->layer_norm_eps,
+                     c->hidden_act == K_GELU ? "gelu" : "quick_gelu", c->bos_token_id, c->eos_token_id,
+                     c->pad_token_id);
+    return n < (int)sizeof buf ? strdup(buf) : NULL;
+}

@@ -72,6 +72,10 @@ int clip_config_load(clip_config *c, const char *name_or_path, tg_error *err);
  * the vocabulary. The message names the key. */
 int clip_config_check(const clip_config *c, tg_error *err);
 
+/* The config as CLIPTextConfig JSON text (what clip_config_parse reads back), malloc'd; NULL when
+ * out of memory. */
+char *clip_config_to_json(const clip_config *c);
+
 /* ---- the model ---- */
 
 enum { CLIP_LORA_Q, CLIP_LORA_K, CLIP_LORA_V, CLIP_LORA_OUT, CLIP_LORA_FC1, CLIP_LORA_FC2,

@@ -75,6 +75,9 @@ int lora_save(const lora_set *ls, kctx *k, const char *path, st_dtype dt, const 
  * and the key, and nothing is loaded. `.alpha` (0-d, any dtype) is taken as written, as A1111 and
  * ComfyUI do (scale = alpha / rank); a module without one gets alpha = rank (scale 1). */
 int lora_load(lora_set *ls, kctx *k, const st_file *f, tg_error *err);
+/* The rank of a kohya LoRA file's modules (lora_down's first dim); a file mixing ranks, or without
+ * any `*.lora_down.weight`, is refused naming the file. */
+int lora_file_rank(const st_file *f, int *rank, tg_error *err);
 /* What a file holds for module name, to attach it with the file's dims before loading: 1 with
  * rank (lora_down's first dim), in, out, conv1x1 (4-D weights) and alpha (rank when absent); 0 when
  * the file has no `<name>.lora_down.weight`; -1 with err when its tensors are malformed. */

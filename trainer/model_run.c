@@ -207,31 +207,7 @@ int mr_load_weights(mr_ctx *c, params *ps, const char *prefix, tg_error *err)
 
 int mr_lora_rank(mr_ctx *c, int *rank, tg_error *err)
 {
-    static const char suffix[] = ".lora_down.weight";
-    const size_t ns = sizeof suffix - 1;
-    const st_tensor *first = NULL;
-    for (size_t i = 0; i < st_count(c->lora); i++) {
-        const st_tensor *t = st_at(c->lora, i);
-        size_t n = strlen(t->name);
-        if (n <= ns || strcmp(t->name + n - ns, suffix))
-            continue;
-        if (t->ndim < 2)
-            return error_set(err, "%s: tensor '%s' has %d dimension(s); lora_down is [rank, in(, 1, 1)]",
-                             st_path(c->lora), t->name, t->ndim);
-        if (!first)
-            first = t;
-        else if (t->shape[0] != first->shape[0])
-            return error_set(err, "%s: modules of different ranks ('%s' %lld, '%s' %lld): only one rank "
-                             "for all modules is supported", st_path(c->lora), first->name,
-                             (long long)first->shape[0], t->name, (long long)t->shape[0]);
-    }
-    if (!first)
-        return error_set(err, "%s: no tensor named *%s: not a kohya LoRA file", st_path(c->lora), suffix);
-    if (first->shape[0] < 1 || first->shape[0] > 1 << 16)
-        return error_set(err, "%s: '%s': rank %lld", st_path(c->lora), first->name,
-                         (long long)first->shape[0]);
-    *rank = (int)first->shape[0];
-    return 0;
+    return lora_file_rank(c->lora, rank, err);
 }
 
 /* ---- the run ---- */

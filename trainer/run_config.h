@@ -131,6 +131,10 @@ int run_config_load(const char *path, run_config *c, tg_error *err);
  * not loaded from. Afterwards c counts as loaded from path. */
 int run_config_save(const char *path, run_config *c, tg_error *err);
 
+/* The text run_config_save writes (known keys in order, then the kept ones), malloc'd with its
+ * length in *len; NULL when out of memory. */
+char *run_config_text(const run_config *c, size_t *len);
+
 /* Range checks of every known key, then the checks between keys (min_bucket_reso <= max_bucket_reso,
  * resolution a multiple of bucket_reso_steps with enable_bucket, max_train_steps or
  * max_train_epochs > 0, no warm-up with "constant", ...); the message names the key and the reason

@@ -36,7 +36,7 @@ static cJSON *field_json(const run_config *c, const key_def *k)
 
 /* The file's text: known keys in table order (section by section), then the kept ones as they
  * were; NULL when out of memory. */
-static char *config_text(const run_config *c, size_t *len)
+char *run_config_text(const run_config *c, size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
     bool ok = root != NULL;
@@ -172,7 +172,7 @@ int run_config_save(const char *path, run_config *c, tg_error *err)
     if (run_config_validate(c, &why) < 0)
         return error_set(err, "%s: %s", path, why.msg);
     size_t len;
-    char *text = config_text(c, &len);
+    char *text = run_config_text(c, &len);
     if (!text)
         return error_set(err, "out of memory");
     char *copy = strdup(path);

@@ -275,7 +275,9 @@ char *run_event_to_json(const run_event *ev)
              add_number(o, "loss", ev->step.loss) && add_number(o, "lr", ev->step.lr) &&
              add_number(o, "grad_norm", ev->step.grad_norm) &&
              add_number(o, "samples_per_s", ev->step.samples_per_s) &&
-             add_int(o, "mem_bytes", ev->step.mem_bytes);
+             add_int(o, "mem_bytes", ev->step.mem_bytes) &&
+             add_int(o, "total_steps", ev->step.total_steps) &&
+             add_int(o, "total_epochs", ev->step.total_epochs);
         break;
     case RUN_EV_LOG:
         ok = cJSON_AddStringToObject(o, "level", run_log_level_name(ev->log.level)) &&
@@ -352,6 +354,19 @@ static int get_string(const cJSON *o, const char *key, char **v, tg_error *err)
 }
 
 /* The index of a string member among names; -1 when it is none of them. */
+/* Keys added after the first logs were written: absent reads as 0. */
+static int get_int64_opt(const cJSON *o, const char *key, int64_t *v, tg_error *err)
+{
+    *v = 0;
+    return cJSON_GetObjectItemCaseSensitive(o, key) ? get_int64(o, key, v, err) : 0;
+}
+
+static int get_int_opt(const cJSON *o, const char *key, int *v, tg_error *err)
+{
+    *v = 0;
+    return cJSON_GetObjectItemCaseSensitive(o, key) ? get_int(o, key, v, err) : 0;
+}
+
 static int get_enum(const cJSON *o, const char *key, const char *const *names, int n, tg_error *err)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -370,7 +385,9 @@ static int event_fields(const cJSON *o, run_event *ev, tg_error *err)
                get_number(o, "loss", &ev->step.loss, err) < 0 || get_number(o, "lr", &ev->step.lr, err) < 0 ||
                get_number(o, "grad_norm", &ev->step.grad_norm, err) < 0 ||
                get_number(o, "samples_per_s", &ev->step.samples_per_s, err) < 0 ||
-               get_int64(o, "mem_bytes", &ev->step.mem_bytes, err) < 0 ? -1 : 0;
+               get_int64(o, "mem_bytes", &ev->step.mem_bytes, err) < 0 ||
+               get_int64_opt(o, "total_steps", &ev->step.total_steps, err) < 0 ||
+               get_int_opt(o, "total_epochs", &ev->step.total_epochs, err) < 0 ? -1 : 0;
     case RUN_EV_LOG:
         if ((v = get_enum(o, "level", level_names, 3, err)) < 0)
             return -1;

@@ -48,6 +48,8 @@ typedef struct run_event {
             int epoch;      /* counted from 1 */
             double loss, lr, grad_norm, samples_per_s;
             int64_t mem_bytes;
+            int64_t total_steps; /* the run's max_train_steps (for progress and ETA) */
+            int total_epochs;    /* epochs the run will take */
             /* Channel only (never in events.jsonl): how many earlier STEP events were merged into
              * this one because the consumer fell behind. This event's values are the newest. */
             uint32_t skipped;

@@ -127,20 +127,40 @@ tag_tokenizer *tag_tokenizer_from_dataset(const dataset *ds, uint32_t min_count,
     return t;
 }
 
-int32_t tag_vocab_size(const tag_tokenizer *t) { return (int32_t)t->tags.n + TAG_FIRST_ID; }
+int32_t tag_vocab_size(const tag_tokenizer *t) { return (int32_t)t->tags.n + TAG_FIRST_ID + TAG_NEW_IDS; }
 size_t tag_count(const tag_tokenizer *t) { return t->tags.n; }
 
 const char *tag_token_text(const tag_tokenizer *t, int32_t id)
 {
+    static const char *const new_text[TAG_NEW_IDS] = {
+#define N8(a) "<new" #a "0>", "<new" #a "1>", "<new" #a "2>", "<new" #a "3>", "<new" #a "4>", "<new" #a "5>", \
+              "<new" #a "6>", "<new" #a "7>"
+        N8(0), N8(1), N8(2), N8(3), N8(4), N8(5), N8(6), N8(7)
+#undef N8
+    };
     if (id < 0 || id >= tag_vocab_size(t))
         return NULL;
-    return id < TAG_FIRST_ID ? special_text[id] : tok_map_key(&t->tags, (uint32_t)(id - TAG_FIRST_ID));
+    if (id < TAG_FIRST_ID)
+        return special_text[id];
+    uint32_t k = (uint32_t)(id - TAG_FIRST_ID);
+    return k < t->tags.n ? tok_map_key(&t->tags, k) : new_text[k - t->tags.n];
+}
+
+/* FNV-1a: a stable hash, the same on every machine and in every version. */
+static uint32_t new_slot(const char *text, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 16777619u;
+    return h % TAG_NEW_IDS;
 }
 
 int32_t tag_token_id(const tag_tokenizer *t, const char *text, size_t len)
 {
     uint64_t k;
-    return tok_map_get(&t->tags, text, len, &k) ? (int32_t)k + TAG_FIRST_ID : TAG_UNK_ID;
+    if (tok_map_get(&t->tags, text, len, &k))
+        return (int32_t)k + TAG_FIRST_ID;
+    return TAG_FIRST_ID + (int32_t)t->tags.n + (int32_t)new_slot(text, len);
 }
 
 int tag_tokenize(const tag_tokenizer *t, const char *caption, int32_t *ids, int max_len, int *n_real)

@@ -6,7 +6,7 @@
  * A caption (as the caption pipeline outputs it: tags joined by ", ") is split on commas, each tag
  * trimmed of spaces, tabs and line ends (a leading UTF-8 BOM dropped), empty ones skipped, and
  * matched exactly as written (case and '_' as they are, like the dataset compares them); a tag
- * not in the vocabulary is TAG_UNK_ID. Read-only once built: share it between threads freely. */
+ * not in the vocabulary gets one of the TAG_NEW_IDS hashed ids. Read-only once built: share it between threads freely. */
 #ifndef TRAINER_TAG_TOKENIZER_H
 #define TRAINER_TAG_TOKENIZER_H
 #include <stddef.h>
@@ -16,6 +16,12 @@
 #include "tagger/error.h"
 
 enum { TAG_PAD_ID = 0, TAG_BOS_ID = 1, TAG_EOS_ID = 2, TAG_UNK_ID = 3, TAG_FIRST_ID = 4 };
+
+/* Ids for tags outside the vocabulary: a tag the model never saw gets one of TAG_NEW_IDS ids
+ * after the vocabulary's, chosen by a hash of its text, so that a new trigger word has an id of
+ * its own (a LoRA can teach it a meaning) while the vocabulary stays that of the base model. Two
+ * new tags share an id with probability 1/TAG_NEW_IDS. TAG_UNK_ID is reserved and unused. */
+enum { TAG_NEW_IDS = 64 };
 
 typedef struct tag_tokenizer tag_tokenizer;
 
@@ -33,12 +39,12 @@ int tag_tokenizer_save(const tag_tokenizer *t, const char *path, tg_error *err);
  * its line, another version, a tag that is not a string or fails the checks above). */
 tag_tokenizer *tag_tokenizer_load(const char *path, tg_error *err);
 
-int32_t tag_vocab_size(const tag_tokenizer *t); /* tags + 4 */
+int32_t tag_vocab_size(const tag_tokenizer *t); /* 4 + tags + TAG_NEW_IDS */
 size_t tag_count(const tag_tokenizer *t);       /* tags */
-/* The tag of an id >= TAG_FIRST_ID; "<pad>", "<bos>", "<eos>", "<unk>" for the special ids;
- * NULL out of range. */
+/* The tag of an id >= TAG_FIRST_ID; "<pad>", "<bos>", "<eos>", "<unk>" for the special ids,
+ * "<new00>".."<new77>" for the ids of new tags; NULL out of range. */
 const char *tag_token_text(const tag_tokenizer *t, int32_t id);
-/* The id of tag text[0..len) (exact), or TAG_UNK_ID. */
+/* The id of tag text[0..len) (exact), or its hashed id when it is not in the vocabulary. */
 int32_t tag_token_id(const tag_tokenizer *t, const char *text, size_t len);
 
 /* BOS, the caption's tag ids cut to max_len - 2, EOS, then TAG_PAD_ID up to max_len. *n_real

@@ -15,6 +15,9 @@ void action_prev_screen(app *a);
 void action_screen_1(app *a);
 void action_screen_2(app *a);
 void action_screen_3(app *a);
+void action_screen_4(app *a);
+void action_screen_5(app *a);
+void action_screen_6(app *a);
 void action_command(app *a);
 
 #endif

@@ -20,8 +20,11 @@ typedef struct prompt prompt;
 typedef struct text_overlay text_overlay;
 typedef struct ask ask;
 typedef struct run_config run_config;
+typedef struct run_watch run_watch;
 
-typedef enum screen_id { SCREEN_DATASET, SCREEN_TAGS, SCREEN_CAPTIONS, SCREEN_COUNT } screen_id;
+typedef enum screen_id {
+    SCREEN_DATASET, SCREEN_TAGS, SCREEN_CAPTIONS, SCREEN_TRAIN, SCREEN_RUN, SCREEN_SAMPLES, SCREEN_COUNT
+} screen_id;
 
 typedef enum focus_id { FOCUS_FILES, FOCUS_TAGS } focus_id;
 
@@ -77,6 +80,7 @@ typedef struct app {
     char disk_note[256];    /* "" when the file is still as read */
 
     long long wake_at;      /* monotonic ms at which the current screen's tick is due; 0 = none */
+    run_watch *run;         /* the training run launched or viewed (run_watch.h), or NULL */
     long journal_pending;   /* captions an earlier session's journal holds (the start-up question) */
 } app;
 

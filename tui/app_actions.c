@@ -155,6 +155,21 @@ void action_screen_3(app *a)
     app_show(a, SCREEN_CAPTIONS);
 }
 
+void action_screen_4(app *a)
+{
+    app_show(a, SCREEN_TRAIN);
+}
+
+void action_screen_5(app *a)
+{
+    app_show(a, SCREEN_RUN);
+}
+
+void action_screen_6(app *a)
+{
+    app_show(a, SCREEN_SAMPLES);
+}
+
 void action_command(app *a)
 {
     prompt_open(a, ":", "", NULL, false, cmdline_run);

@@ -18,6 +18,7 @@
 #include "tui/complete.h"
 #include "tui/overlay.h"
 #include "tui/preview.h"
+#include "tui/run_watch.h"
 #include "tui/screen.h"
 #include "tui/theme.h"
 
@@ -124,6 +125,8 @@ int app_open(app *a, const app_opts *o)
 
 void app_close(app *a)
 {
+    run_watch_free(a->run); /* a going run saves a checkpoint before it ends */
+    a->run = NULL;
     for (int s = 0; s < SCREEN_COUNT; s++)
         if (screen_get(s)->destroy)
             screen_get(s)->destroy(a->screen_state[s]);
@@ -144,6 +147,25 @@ void app_close(app *a)
     preview_free(a->pv);
     if (a->ds)
         dataset_close(a->ds);
+}
+
+static void run_quit_answer(app *a, int key)
+{
+    if (key != 'y')
+        return; /* stay: the run goes on */
+    run_watch_stop(a->run);
+    a->running = false;
+}
+
+/* The run lives in this process: quitting ends it. So a quit while it goes is a question (true:
+ * the loop must go on to hear the answer). Not when the terminal went away (a->running still
+ * true): then the run is stopped and saved without asking. */
+static bool run_quit_refused(app *a)
+{
+    if (a->running || !run_watch_active(a->run) || a->run->stop_requested)
+        return false;
+    ask_open(a, "yn", run_quit_answer, "A run is going: stop it (saves a checkpoint) and quit? y/n");
+    return true;
 }
 
 static void terminal_start(app *a)
@@ -197,8 +219,13 @@ int app_run(const app_opts *o)
         app_close(&a);
         return 1;
     }
-    app_loop(&a);
+    do
+        app_loop(&a);
+    while (run_quit_refused(&a));
     endwin();
+    if (run_watch_active(a.run))
+        fprintf(stderr, "tagbench: stopping the run: saving a checkpoint in %s ...\n",
+                a.run->run_dir ? a.run->run_dir : "its folder");
     size_t unsaved = a.ds->n_dirty;
     if (unsaved)
         fprintf(stderr, "tagbench: %zu caption(s) with unsaved edits are kept in %s/.tagbench/"

@@ -108,7 +108,7 @@ static int form_check(caption_form *f, const pipeline_opts *before, tg_error *er
     return -1;
 }
 
-static int parse_number(const char *key, const char *text, bool integer, double *v, tg_error *err)
+int form_number_parse(const char *key, const char *text, bool integer, double *v, tg_error *err)
 {
     char *end;
     errno = 0;
@@ -127,14 +127,14 @@ int caption_form_set(caption_form *f, int field, const char *text, tg_error *err
     double v;
     switch (fd->kind) {
     case FIELD_INT:
-        if (parse_number(fd->key, text, true, &v, err) < 0)
+        if (form_number_parse(fd->key, text, true, &v, err) < 0)
             return -1;
         if (v < 0 || v > 1e6)
             return error_set(err, "%s: must be between 0 and 1000000, not %s", fd->key, text);
         *int_slot(f, field) = (int)v;
         break;
     case FIELD_RATE:
-        if (parse_number(fd->key, text, false, &v, err) < 0)
+        if (form_number_parse(fd->key, text, false, &v, err) < 0)
             return -1;
         *rate_slot(f, field) = v;
         break;

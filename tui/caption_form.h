@@ -31,6 +31,9 @@ void caption_form_value(const caption_form *f, int field, char *out, int size);
 /* Sets a field from text; a value that does not parse or is out of range is refused with err
  * naming the key. */
 int caption_form_set(caption_form *f, int field, const char *text, tg_error *err);
+/* text as a number (integer: a whole one) for key; err names the key and says what is wrong. Also
+ * used by the Train screen's form. */
+int form_number_parse(const char *key, const char *text, bool integer, double *v, tg_error *err);
 /* +1 / -1 steps: integers by 1, rates by 0.05, booleans toggle; text fields do nothing (0). */
 int caption_form_step(caption_form *f, int field, int dir);
 

@@ -49,6 +49,11 @@ int captions_config_put(app *a, const pipeline_opts *o, tg_error *err)
 {
     if (run_config_pipeline_set(a->cfg, o, err) < 0)
         return -1;
+    return captions_config_save(a, err);
+}
+
+int captions_config_save(app *a, tg_error *err)
+{
     if (config_describe(a) < 0)
         return error_set(err, "out of memory");
     return run_config_save(a->config_path, a->cfg, err);

@@ -11,6 +11,8 @@ void captions_config_close(app *a);
 void captions_config_get(app *a, pipeline_opts *o);
 /* Stores the caption options and saves the file (atomically; refused when it changed on disk). */
 int captions_config_put(app *a, const pipeline_opts *o, tg_error *err);
+/* Saves the whole of a->cfg as captions_config_put does (the Train screen's changes). */
+int captions_config_save(app *a, tg_error *err);
 const char *captions_config_path(const app *a);
 /* The training resolution the config asks for (its `resolution`, "512" or "512,768"); 512x512
  * when unset. */

@@ -8,6 +8,7 @@
 #include "tui/actions.h"
 #include "tui/edit_spec.h"
 #include "tui/overlay.h"
+#include "tui/run_watch.h"
 
 int cmdline_split(char *buf, char **words, int max)
 {
@@ -90,12 +91,27 @@ static void cmd_edit(app *a, const edit_spec *sp, char **w, int n)
     edit_op_free(&op);
 }
 
+/* Opens a run folder for the Run and Samples screens; without one, the dataset's newest run. */
+static void cmd_run(app *a, const char *dir)
+{
+    char *latest = dir ? NULL : run_watch_latest_dir(a->opts.dir);
+    if (!dir && !latest) {
+        app_error(a, ":run: no runs under %s/.tagbench/runs yet (:run DIR opens another folder)",
+                  a->opts.dir);
+        return;
+    }
+    if (run_watch_view(a, dir ? dir : latest) == 0 && a->screen != SCREEN_SAMPLES)
+        app_show(a, SCREEN_RUN);
+    free(latest);
+}
+
 static void cmd_help(app *a)
 {
     static const char *const fixed[] = {
         ":w                 save", ":q                 quit (asks when edits are unsaved)",
         ":wq  :x            save and quit", ":q!                quit; edits stay in the journal",
         ":filter EXPR       show matching images (no EXPR: all)",
+        ":run [DIR]         open a run folder (its loss, log and samples); no DIR: the newest run",
         ":help              this list", "",
         "Edits apply to the marked images, else to every image of the current view:",
     };
@@ -143,6 +159,8 @@ void cmdline_run(app *a, const char *line, const char *unused)
         const char *expr = strstr(line, "filter") + 6; /* the rest of the line, unsplit */
         app_set_filter(a, expr + strspn(expr, " \t"));
     }
+    else if (!strcmp(w[0], "run"))
+        cmd_run(a, n > 1 ? w[1] : NULL);
     else if (!strcmp(w[0], "help"))
         cmd_help(a);
     else

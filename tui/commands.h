@@ -15,5 +15,7 @@ int cmd_recover(int argc, char **argv);
 int cmd_open(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 
 #endif

@@ -25,6 +25,8 @@ static const command commands[] = {
     {"keys", cmd_keys, "the workbench's keys as Markdown (docs/keys.md)"},
     {"recover", cmd_recover, "replay or discard edits journaled by a session that did not save"},
     {"model", cmd_model, "run a UNet, CLIP or VAE on tensors from a file (checks against a reference)"},
+    {"train", cmd_train, "a training run from a config, headless: progress, --json events, Ctrl-C saves"},
+    {"sample", cmd_sample, "images from a trained model (+ a LoRA) and kohya-syntax prompts"},
 };
 
 static void usage(FILE *out)

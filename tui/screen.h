@@ -17,7 +17,8 @@ typedef struct screen_def {
     const struct key_binding *keys; /* its key table, ended by an entry without fn */
 } screen_def;
 
-extern const screen_def screen_dataset, screen_tags, screen_captions;
+extern const screen_def screen_dataset, screen_tags, screen_captions, screen_train, screen_run,
+    screen_samples;
 
 const screen_def *screen_get(screen_id id);
 

@@ -79,6 +79,12 @@ static void captions_destroy(void *p)
 
 static void captions_enter(app *a)
 {
+    /* The Train screen edits the same run config (and may load another): the form follows it. */
+    captions_state *s = st(a);
+    pipeline_opts o;
+    captions_config_get(a, &o);
+    caption_form_free(&s->form);
+    caption_form_init(&s->form, &o);
     stats_later(a, 0); /* the captions may have been edited on another screen */
 }
 

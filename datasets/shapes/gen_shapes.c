@@ -1,13 +1,19 @@
 /*
- * gen_shapes: writes tagbench's bundled demo dataset, a kohya-style folder of small
+ * gen_shapes: writes tagbench's bundled demo datasets, kohya-style folders of small
  * synthetic images of ONE coloured shape on a plain background, each with a booru-style
  * caption whose every tag is backed by what the pixels show.
  *
- *   gen_shapes [--force] OUTDIR    writes OUTDIR/10_shapes/0001.png + 0001.txt ... 0288.*
+ *   gen_shapes [--force] OUTDIR              writes OUTDIR/10_shapes/0001.png + 0001.txt ... 0288.*
+ *   gen_shapes [--force] --set lora OUTDIR   writes OUTDIR/5_purple/0001.png + 0001.txt ... 0072.*
+ *
+ * The "shapes" set (the default) is what the demo's base model trains on; the "lora" set
+ * shows one colour that set never has (purple), for the LoRA demo on top of that base. A set
+ * is data (see `sets` below): its colours, folder, seed and copies; everything else is shared.
  *
  * Why synthetic and this small: the tiny diffusion model trained in the demo must learn the
  * set on a 2-core CPU in minutes, so the images are 64x64, flat, noise-free and every
- * attribute is a separate, clearly visible factor. See README.md beside this file.
+ * attribute is a separate, clearly visible factor. See datasets/shapes/README.md and
+ * datasets/shapes_lora/README.md.
  *
  * Why everything here is integer arithmetic: the committed PNGs are compared byte-for-byte
  * with a fresh run (tests/cli/test_demo_dataset.sh), built at -O2 and under ASan at -O1, by
@@ -33,22 +39,22 @@
 #define SUB 8            /* supersamples per pixel per axis: 64 per pixel, 65 coverage levels */
 #define FIX 16           /* geometry unit: 1/16 pixel, so sample centres sit on odd values */
 #define JITTER (4 * FIX) /* centre moves at most 4 px from the middle, in 1/16 px steps */
-#define COPIES 4         /* images per (shape, colour, size, background) combination */
-#define SUBDIR "10_shapes" /* kohya: 10 repeats, class token "shapes" */
-#define SEED 0x7461676265ull /* "tagbe"; any fixed value, never the time */
 
 typedef struct { const char *name; unsigned char r, g, b; } Colour;
 
 enum { CIRCLE, SQUARE, TRIANGLE, N_SHAPES };
 static const char *const shape_names[N_SHAPES] = {"circle", "square", "triangle"};
 
-/* Saturated, well-separated hues; each is at least MIN_DIST (RGB distance) from every
- * background, checked at start-up, so "red" on "gray" is never a guess. */
+/* Every shape colour of every set: saturated, well-separated hues. Each is at least MIN_DIST
+ * (RGB distance) from every background and from every other colour, checked at start-up, so
+ * "red" on "gray" is never a guess and purple is not a shade of a colour the base model knows
+ * (nearest: gray 118, blue 133). A set uses a run of this table (Set.colour, Set.n_colours). */
 static const Colour colours[] = {
     {"red", 220, 40, 40},
     {"green", 40, 170, 60},
     {"blue", 40, 90, 230},
     {"yellow", 245, 205, 30},
+    {"purple", 160, 40, 200}, /* only in the "lora" set */
 };
 static const Colour backgrounds[] = {
     {"white", 255, 255, 255},
@@ -58,6 +64,27 @@ static const Colour backgrounds[] = {
 #define N_COLOURS ((int)(sizeof colours / sizeof colours[0]))
 #define N_BACKGROUNDS ((int)(sizeof backgrounds / sizeof backgrounds[0]))
 #define MIN_DIST 100
+
+/* A dataset this program can write. Every set renders every (shape, size, background) with
+ * each of its colours `copies` times, shuffled and jittered by its own seeded PRNG stream. */
+typedef struct {
+    const char *name;     /* --set NAME */
+    const char *subdir;   /* kohya repeats folder "<repeats>_<class token>" inside OUTDIR */
+    const char *about;    /* one line for --help */
+    int colour, n_colours; /* colours[colour] .. colours[colour + n_colours - 1] */
+    int copies;           /* images per (shape, colour, size, background) combination */
+    uint64_t seed;        /* any fixed value, never the time; one per set */
+} Set;
+
+static const Set sets[] = {
+    /* the default: 3 x 4 x 2 x 3 x 4 = 288 images; the demo's base model trains on it */
+    {"shapes", "10_shapes", "the demo dataset; the base model trains on it", 0, 4, 4,
+     0x7461676265ull /* "tagbe" */},
+    /* 3 x 1 x 2 x 3 x 4 = 72 images of a colour "shapes" never shows: the LoRA demo */
+    {"lora", "5_purple", "a colour the base never saw; the LoRA demo trains on it", 4, 1, 4,
+     0x707572706cull /* "purpl" */},
+};
+#define N_SETS ((int)(sizeof sets / sizeof sets[0]))
 
 /* Size is the side of the shape's bounding box. 2x linear = 4x area within a shape, and the
  * largest small shape (square, 22*22 = 484 px) is still half the smallest large one (triangle,
@@ -71,13 +98,15 @@ static const int size_px[N_SIZES] = {22, 44};
 #define SMALL_MAX_AREA 500
 #define LARGE_MIN_AREA 940
 
-#define N_COMBOS (N_SHAPES * N_COLOURS * N_SIZES * N_BACKGROUNDS)
-#define N_IMAGES (N_COMBOS * COPIES)
+static int set_images(const Set *set) {
+    return N_SHAPES * set->n_colours * N_SIZES * N_BACKGROUNDS * set->copies;
+}
 
 static const char *prog = "gen_shapes";
 
-/* splitmix64: tiny, well mixed, and defined entirely by uint64_t arithmetic. */
-static uint64_t rng_state = SEED;
+/* splitmix64: tiny, well mixed, and defined entirely by uint64_t arithmetic. Seeded from the
+ * set in build_all. */
+static uint64_t rng_state;
 static uint64_t rng_next(void) {
     uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -173,37 +202,70 @@ static void blob_put(void *ctx, void *data, int size) {
     b->len += (size_t)size;
 }
 
-static Blob files[2 * N_IMAGES]; /* caption then image, per item */
+static Blob *files; /* caption then image, per item: 2 * n_images */
+static int n_files;
 
-/* Builds all images and captions. Returns 0, or 1 after reporting on stderr. */
-static int build_all(void) {
+static int too_close(const Colour *a, const Colour *b) {
+    int dr = a->r - b->r, dg = a->g - b->g, db = a->b - b->b;
+    return dr * dr + dg * dg + db * db < MIN_DIST * MIN_DIST;
+}
+
+/* The palette rule above, for every colour of every set (so a set's colours are checked even
+ * when another set is written). Returns 0, or 1 after reporting. */
+static int check_palette(void) {
+    for (int c = 0; c < N_COLOURS; c++) {
+        for (int b = 0; b < N_BACKGROUNDS; b++)
+            if (too_close(&colours[c], &backgrounds[b])) {
+                fprintf(stderr, "%s: colour %s is too close to background %s\n", prog,
+                        colours[c].name, backgrounds[b].name);
+                return 1;
+            }
+        for (int o = 0; o < c; o++)
+            if (too_close(&colours[c], &colours[o])) {
+                fprintf(stderr, "%s: colour %s is too close to colour %s\n", prog,
+                        colours[c].name, colours[o].name);
+                return 1;
+            }
+    }
+    for (int i = 0; i < N_SETS; i++)
+        if (sets[i].colour < 0 || sets[i].n_colours < 1 ||
+            sets[i].colour + sets[i].n_colours > N_COLOURS) {
+            fprintf(stderr, "%s: set %s names colours outside the table\n", prog, sets[i].name);
+            return 1;
+        }
+    return 0;
+}
+
+/* Builds all images and captions of one set into files[]. Returns 0, or 1 after reporting
+ * on stderr. */
+static int build_all(const Set *set) {
     /* The stb PNG encoder is deterministic for given settings; pin them rather than trust
      * the defaults of whichever libstb is installed. */
     stbi_write_png_compression_level = 8;
     stbi_write_force_png_filter = 0; /* no filter: 14% smaller than the heuristic on flat art */
 
-    for (int c = 0; c < N_COLOURS; c++)
-        for (int b = 0; b < N_BACKGROUNDS; b++) {
-            int dr = colours[c].r - backgrounds[b].r, dg = colours[c].g - backgrounds[b].g,
-                db = colours[c].b - backgrounds[b].b;
-            if (dr * dr + dg * dg + db * db < MIN_DIST * MIN_DIST) {
-                fprintf(stderr, "%s: colour %s is too close to background %s\n", prog,
-                        colours[c].name, backgrounds[b].name);
-                return 1;
-            }
-        }
+    if (check_palette()) return 1;
+    int n_images = set_images(set);
+    n_files = 2 * n_images;
+    files = calloc((size_t)n_files, sizeof *files);
+    Item *items = calloc((size_t)n_images, sizeof *items);
+    if (!files || !items) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        free(items);
+        return 1;
+    }
+    rng_state = set->seed;
 
-    /* Every combination COPIES times (balanced), then a seeded shuffle so that any run of
+    /* Every combination `copies` times (balanced), then a seeded shuffle so that any run of
      * consecutive files (the first screen of a browser, a small batch) shows a mix. */
-    static Item items[N_IMAGES];
     int k = 0;
-    for (int copy = 0; copy < COPIES; copy++)
+    for (int copy = 0; copy < set->copies; copy++)
         for (int s = 0; s < N_SHAPES; s++)
-            for (int c = 0; c < N_COLOURS; c++)
+            for (int c = set->colour; c < set->colour + set->n_colours; c++)
                 for (int z = 0; z < N_SIZES; z++)
                     for (int b = 0; b < N_BACKGROUNDS; b++)
                         items[k++] = (Item){s, c, z, b, 0, 0};
-    for (int i = N_IMAGES - 1; i > 0; i--) {
+    for (int i = n_images - 1; i > 0; i--) {
         int j = rng_below(i + 1);
         Item t = items[i];
         items[i] = items[j], items[j] = t;
@@ -211,7 +273,8 @@ static int build_all(void) {
 
     static unsigned char px[IMG * IMG * 3];
     static int cover[IMG * IMG];
-    for (int i = 0; i < N_IMAGES; i++) {
+    int rc = 0;
+    for (int i = 0; !rc && i < n_images; i++) {
         Item *it = &items[i];
         it->cx = IMG * FIX / 2 + rng_below(2 * JITTER + 1) - JITTER;
         it->cy = IMG * FIX / 2 + rng_below(2 * JITTER + 1) - JITTER;
@@ -221,8 +284,9 @@ static int build_all(void) {
         snprintf(png->name, sizeof png->name, "%04d.png", i + 1);
         const char *why = check(it, px, cover);
         if (why) {
-            fprintf(stderr, "%s: %s: %s (generator bug)\n", prog, png->name, why);
-            return 1;
+            fprintf(stderr, "%s: %s/%s: %s (generator bug)\n", prog, set->subdir, png->name, why);
+            rc = 1;
+            break;
         }
         /* One line, ", "-separated, "\n"-terminated: what kohya's tagger scripts write. */
         char line[96];
@@ -232,16 +296,17 @@ static int build_all(void) {
         if (!stbi_write_png_to_func(blob_put, png, IMG, IMG, 3, px, IMG * 3) || png->oom ||
             txt->oom) {
             fprintf(stderr, "%s: %s: cannot encode PNG (out of memory)\n", prog, png->name);
-            return 1;
+            rc = 1;
         }
     }
-    return 0;
+    free(items);
+    return rc;
 }
 
 /* ---- the folder */
 
 static const Blob *find_blob(const char *name) {
-    for (int i = 0; i < 2 * N_IMAGES; i++)
+    for (int i = 0; i < n_files; i++)
         if (strcmp(files[i].name, name) == 0) return &files[i];
     return NULL;
 }
@@ -399,7 +464,7 @@ static int write_dataset(const char *dir, int force) {
     /* Caption before image: if a run is cut short, every image that exists has its caption
      * (kohya would otherwise train a lone image on the bare class token). */
     int written = 0;
-    for (int i = 0; !rc && i < 2 * N_IMAGES; i++) {
+    for (int i = 0; !rc && i < n_files; i++) {
         if (join(path, dir, "", files[i].name, "")) return 1;
         if (same_content(path, &files[i])) continue;
         rc = write_atomic(dir, &files[i]);
@@ -412,27 +477,56 @@ static int write_dataset(const char *dir, int force) {
         close(fd);
     }
     printf("%s: %d images with captions (%d files written, %d already up to date)\n", dir,
-           N_IMAGES, written, 2 * N_IMAGES - written);
+           n_files / 2, written, n_files - written);
     return 0;
+}
+
+static const Set *find_set(const char *name) {
+    for (int i = 0; i < N_SETS; i++)
+        if (strcmp(sets[i].name, name) == 0) return &sets[i];
+    return NULL;
+}
+
+/* "shapes, lora": the names --set accepts, for messages. */
+static const char *set_names(void) {
+    static char buf[128];
+    size_t n = 0;
+    for (int i = 0; i < N_SETS && n < sizeof buf; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", i ? ", " : "", sets[i].name);
+    return buf;
 }
 
 static void usage(void) {
     printf("Usage: %s [--force] OUTDIR\n"
-           "Writes tagbench's demo dataset in kohya layout: OUTDIR/" SUBDIR "/0001.png + 0001.txt\n"
-           "... (%d images, %dx%d RGB, one coloured shape on a plain background, captions such\n"
-           "as \"red circle, large, gray background\"). Output is byte-identical on every run.\n"
+           "       %s [--force] --set SET OUTDIR\n"
+           "Writes one of tagbench's demo datasets in kohya layout, OUTDIR/FOLDER/0001.png +\n"
+           "0001.txt ... (%dx%d RGB, one coloured shape on a plain background, captions such as\n"
+           "\"red circle, large, gray background\"). Output is byte-identical on every run.\n"
            "\n"
-           "  --force   write even if OUTDIR/" SUBDIR " holds files that differ from this\n"
-           "            generator's output (they are replaced; files it did not write are kept)\n"
-           "  --help    show this help\n"
+           "Sets:\n",
+           prog, prog, IMG, IMG);
+    for (int i = 0; i < N_SETS; i++) {
+        const Set *set = &sets[i];
+        printf("  %-8s %sOUTDIR/%s, %d images, ", set->name, i == 0 ? "(default) " : "",
+               set->subdir, set_images(set));
+        for (int c = 0; c < set->n_colours; c++)
+            printf("%s%s", c ? "/" : "", colours[set->colour + c].name);
+        printf(":\n           %s\n", set->about);
+    }
+    printf("\n"
+           "  --set SET  which set to write (default: %s)\n"
+           "  --force    write even if OUTDIR/FOLDER holds files that differ from this\n"
+           "             generator's output (they are replaced; files it did not write are kept)\n"
+           "  --help     show this help\n"
            "\n"
-           "Without --force an existing, non-empty " SUBDIR " is refused unless it already\n"
-           "matches the output exactly. Exit status: 0 done, 1 error or refused, 2 bad usage.\n",
-           prog, N_IMAGES, IMG, IMG);
+           "Without --force an existing, non-empty FOLDER is refused unless it already matches\n"
+           "the output exactly. Exit status: 0 done, 1 error or refused, 2 bad usage.\n",
+           sets[0].name);
 }
 
 int main(int argc, char **argv) {
     const char *outdir = NULL;
+    const Set *set = &sets[0];
     int force = 0, opts = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -443,6 +537,15 @@ int main(int argc, char **argv) {
             return 0;
         } else if (opts && strcmp(a, "--force") == 0) {
             force = 1;
+        } else if (opts && strcmp(a, "--set") == 0) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "%s: '--set' needs a set name (%s)\n", prog, set_names());
+                return 2;
+            }
+            if (!(set = find_set(argv[++i]))) {
+                fprintf(stderr, "%s: unknown set '%s' (sets: %s)\n", prog, argv[i], set_names());
+                return 2;
+            }
         } else if (opts && a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, a);
             return 2;
@@ -454,15 +557,16 @@ int main(int argc, char **argv) {
         }
     }
     if (!outdir || !*outdir) {
-        fprintf(stderr, "Usage: %s [--force] OUTDIR (see --help)\n", prog);
+        fprintf(stderr, "Usage: %s [--force] [--set SET] OUTDIR (see --help)\n", prog);
         return 2;
     }
     char dir[PATH_BUF];
-    if (join(dir, outdir, "", SUBDIR, "")) return 2;
-    int rc = build_all();
+    if (join(dir, outdir, "", set->subdir, "")) return 2;
+    int rc = build_all(set);
     if (!rc) rc = ensure_dir(outdir);
     if (!rc) rc = ensure_dir(dir);
     if (!rc) rc = write_dataset(dir, force);
-    for (int i = 0; i < 2 * N_IMAGES; i++) free(files[i].data);
+    for (int i = 0; files && i < n_files; i++) free(files[i].data);
+    free(files);
     return rc;
 }

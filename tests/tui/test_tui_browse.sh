@@ -114,22 +114,23 @@ test_help_lists_the_keys_and_esc_closes_it() {
     keys '?'
     wait_for ' Keys ' || return
     expect_screen 'Dataset screen' "help title"
-    expect_screen 'undo the last edit step' "global key"
+    expect_screen 'this help \(Esc closes it\)' "global key"
     expect_screen 'add a tag \(Tab completes' "screen key"
     keys G    # the end of the list
     wait_for 'Ctrl-S +save edited captions' || return
+    expect_screen 'undo the last edit step' "global key further down"
     expect_screen 'q F10 +quit \(asks when edits are unsaved\)' "global keys"
     keys g
     wait_for 'Dataset screen' || return
     keys Escape
-    wait_gone 'undo the last edit step' || return
+    wait_gone 'this help \(Esc closes it\)' || return
     # keys work again at once (the Esc was not taken for the start of Alt-j)
     keys j
     wait_for 'Images 2/5' || return
     keys F1
-    wait_for 'undo the last edit step' || return
+    wait_for 'this help \(Esc closes it\)' || return
     keys Escape
-    wait_gone 'undo the last edit step' || return
+    wait_gone 'this help \(Esc closes it\)' || return
     keys 2 '?'
     wait_for 'Tags screen' || return
     expect_screen 'sort by count / by name' "Tags screen keys"
@@ -147,7 +148,7 @@ test_help_descriptions_line_up() {
 import sys
 lines = sys.stdin.read().split("\n")
 for d in ("next image (or next tag", "page down", "filter images by tags", "focus the image list",
-          "on a tag: show the images", "move the highlighted tag down", "undo the last edit step"):
+          "on a tag: show the images", "move the highlighted tag down", "this help (Esc closes it)"):
     print([l.index(d) for l in lines if d in l][0])' | sort -u | tr '\n' ' ')
     expect_eq "$(echo $cols | wc -w)" 1 "number of columns where the help descriptions start ($cols)"
     expect_no_screen 'Enter Enter' "the Enter binding's key names"
@@ -181,9 +182,15 @@ test_tab_cycles_the_screens() {
     keys Tab
     wait_for 'Caption options \(run config\)' || return
     keys Tab
+    wait_for 'Start training' || return
+    keys Tab
+    wait_for 'No training run yet' || return
+    keys Tab
+    wait_for 'No run yet' || return
+    keys Tab
     wait_for 'Images 1/5' || return
     keys BTab
-    wait_for 'Caption options \(run config\)' || return
+    wait_for 'No run yet' || return
     keys 1
     wait_for 'Images 1/5' || return
     keys q
