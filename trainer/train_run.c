@@ -167,6 +167,25 @@ static int folder_prepare(train_job *j, const train_launch *l, tg_error *err)
     return config_write(j, l->cfg, l->base_dir, err);
 }
 
+/* The checkpoint a state folder NAME-state was saved with (NAME.safetensors beside it), named if
+ * a resumed run fails before writing one; NULL when not resuming or it is not there. */
+static char *resumed_checkpoint(const char *state)
+{
+    size_t n = state ? strlen(state) : 0;
+    while (n > 1 && state[n - 1] == '/')
+        n--;
+    if (n < 7 || strncmp(state + n - 6, "-state", 6))
+        return NULL;
+    char *p = malloc(n + 16);
+    if (p)
+        snprintf(p, n + 16, "%.*s.safetensors", (int)(n - 6), state);
+    if (p && !path_exists(p)) {
+        free(p);
+        p = NULL;
+    }
+    return p;
+}
+
 static void job_release(train_job *j)
 {
     train_snapshot_free(j->snap);
@@ -181,6 +200,11 @@ static int launch_check(const train_launch *l, char **run_dir, tg_error *err)
 {
     if (run_config_validate_run(l->cfg, err) < 0)
         return -1;
+    const char *mode = l->cfg->train_mode;
+    if (!strcmp(l->cfg->pretrained_model_name_or_path, "tiny") && mode && strcmp(mode, "full"))
+        return error_set(err, "train_mode: \"%s\" needs a base model file in pretrained_model_name_or_path "
+                              "(a checkpoint of an earlier run); \"tiny\" is trained from scratch with "
+                              "train_mode \"full\"", mode);
     run_config c;
     int rc = run_config_init(&c, err);
     if (rc == 0)
@@ -217,7 +241,8 @@ int train_start(const train_launch *l, run_thread **thread, char **run_dir, tg_e
         run_config_free(&j->cfg);
         rc = folder_prepare(j, l, err);
     }
-    run_thread_opts o = {.run_dir = j->run_dir, .user = j, .last_checkpoint = j->cfg.resume};
+    char *resumed = resumed_checkpoint(j->cfg.resume);
+    run_thread_opts o = {.run_dir = j->run_dir, .user = j, .last_checkpoint = resumed};
     if (rc == 0 && !(*run_dir = strdup(j->run_dir)))
         rc = error_set(err, "out of memory");
     if (rc == 0 && run_thread_start(thread, train_body, &o, err) < 0) {
@@ -225,6 +250,7 @@ int train_start(const train_launch *l, run_thread **thread, char **run_dir, tg_e
         free(*run_dir);
         *run_dir = NULL;
     }
+    free(resumed);
     if (rc < 0)
         job_release(j);
     return rc;

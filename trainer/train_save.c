@@ -201,7 +201,8 @@ static void meta_lora(meta_list *m, const train_job *j, int epoch, char *started
     meta_put(m, "ss_base_model_version", j->m.v_prediction ? "sd_v1_v" : "sd_v1");
     meta_put(m, "ss_training_comment", c->training_comment ? c->training_comment : "None");
     meta_put(m, "ss_optimizer", "torch.optim.adamw.AdamW");
-    meta_put(m, "ss_sd_model_name", c->pretrained_model_name_or_path);
+    const char *base = strrchr(c->pretrained_model_name_or_path, '/'); /* the name, not the path */
+    meta_put(m, "ss_sd_model_name", base ? base + 1 : c->pretrained_model_name_or_path);
     meta_put(m, "modelspec.sai_model_spec", "1.0.1");
     meta_put(m, "modelspec.architecture", "stable-diffusion-v1/lora");
     meta_put(m, "modelspec.implementation", "diffusers");

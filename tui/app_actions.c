@@ -13,6 +13,7 @@
 #include "tui/overlay.h"
 #include "tui/preview.h"
 #include "tui/prompt.h"
+#include "tui/run_watch.h"
 
 /* Save report messages go to an overlay: a conflict needs more than one status line. */
 static void save_report_show(app *a, save_report *rep)
@@ -77,7 +78,7 @@ static void quit_answer(app *a, int key)
     }
 }
 
-void action_quit(app *a)
+static void quit_edits(app *a)
 {
     if (!a->ds->n_dirty) {
         a->running = false;
@@ -87,6 +88,24 @@ void action_quit(app *a)
              "%zu caption(s) have unsaved edits.  s save and quit · k keep them in the journal "
              "for next time and quit · d discard them and quit · Esc stay",
              a->ds->n_dirty);
+}
+
+static void quit_run_answer(app *a, int key)
+{
+    if (key != 'y')
+        return; /* stay: the run goes on */
+    run_watch_stop(a->run);
+    quit_edits(a);
+}
+
+/* The run is asked about first: answering about the edits and then choosing to stay with the
+ * run would leave the edits saved or discarded for nothing. */
+void action_quit(app *a)
+{
+    if (run_watch_active(a->run) && !a->run->stop_requested)
+        ask_open(a, "yn", quit_run_answer, "A run is going: stop it (saves a checkpoint) and quit? y/n");
+    else
+        quit_edits(a);
 }
 
 void action_help(app *a)

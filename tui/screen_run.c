@@ -4,6 +4,8 @@
  * and sample. It only reads app->run (tui/run_watch.h), which the app loop keeps up to date and
  * redraws at most a few times a second, so watching costs the run little. */
 #include <curses.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -147,14 +149,37 @@ static int title_draw(const run_watch *w, int y)
     return failed ? 2 : 1;
 }
 
-static void stat_row(int y, int x, const char *label, theme_el el, const char *value)
+/* A column of "label  value" rows that stops at its last row. */
+typedef struct stat_col {
+    int y, x, end;
+} stat_col;
+
+static void stat_add(stat_col *c, const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void stat_add(stat_col *c, const char *label, const char *fmt, ...)
 {
-    draw_text(y, x, LABEL_W, label, TH_DIM);
-    draw_text(y, x + LABEL_W, STATS_W - LABEL_W, value, el);
+    if (c->y >= c->end)
+        return;
+    char v[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    draw_text(c->y, c->x, LABEL_W, label, TH_DIM);
+    draw_text(c->y++, c->x + LABEL_W, STATS_W - LABEL_W, v, TH_NORMAL);
 }
 
-static void progress_row(const run_watch *w, int y, int x)
+/* The newest file of a kind, indented under its count. */
+static void stat_file(stat_col *c, const char *path)
 {
+    if (c->y < c->end)
+        draw_text(c->y++, c->x + 2, STATS_W - 2, base_name(path), TH_DIM);
+}
+
+static void progress_row(const run_watch *w, stat_col *c)
+{
+    if (c->y >= c->end)
+        return;
     int bar = STATS_W - LABEL_W - 6;
     double f = w->total_steps > 0 ? (double)w->step / (double)w->total_steps : 0;
     f = f < 0 ? 0 : f > 1 ? 1 : f;
@@ -163,60 +188,39 @@ static void progress_row(const run_watch *w, int y, int x)
     size_t n = 0;
     for (int i = 0; i < bar && n + 4 < sizeof buf; i++)
         n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", i < full ? "█" : "░");
-    draw_text(y, x, LABEL_W, "progress", TH_DIM);
-    int used = draw_text(y, x + LABEL_W, bar, buf, TH_OK);
-    draw_textf(y, x + LABEL_W + used, 6, TH_NORMAL, " %3.0f%%", 100 * f);
+    draw_text(c->y, c->x, LABEL_W, "progress", TH_DIM);
+    int used = draw_text(c->y, c->x + LABEL_W, bar, buf, TH_OK);
+    draw_textf(c->y++, c->x + LABEL_W + used, 6, TH_NORMAL, " %3.0f%%", 100 * f);
 }
 
 /* The right column: the newest step's figures, speed and time, what was written. */
 static void stats_draw(const run_watch *w, int y, int x, int rows)
 {
-    char v[128], t[48];
-    int end = y + rows;
-    bool live = w->state == RUN_STATE_RUNNING || w->state == RUN_STATE_PAUSED ||
-                w->state == RUN_STATE_STARTING;
-    if (y < end)
-        progress_row(w, y++, x);
-    snprintf(v, sizeof v, "%lld / %lld", (long long)w->step, (long long)w->total_steps);
-    if (y < end)
-        stat_row(y++, x, "step", TH_NORMAL, v);
-    snprintf(v, sizeof v, "%d / %d", w->epoch, w->total_epochs);
-    if (y < end)
-        stat_row(y++, x, "epoch", TH_NORMAL, v);
-    snprintf(v, sizeof v, "%.3g", w->lr);
-    if (y < end)
-        stat_row(y++, x, "lr", TH_NORMAL, w->step ? v : "-");
-    snprintf(v, sizeof v, "%.3g", w->grad_norm);
-    if (y < end)
-        stat_row(y++, x, "grad norm", TH_NORMAL, w->step ? v : "-");
-    snprintf(v, sizeof v, "%.3g samples/s", w->samples_per_s);
-    if (y < end)
-        stat_row(y++, x, "speed", TH_NORMAL, w->step ? v : "-");
-    snprintf(v, sizeof v, "%.3g it/s (steps)", w->steps_per_s);
-    if (y < end)
-        stat_row(y++, x, "", TH_NORMAL, w->steps_per_s > 0 ? v : "");
+    stat_col c = {y, x, y + rows};
+    char t[48];
+    bool live = run_watch_active(w);
+    bool stepped = w->step > 0;
+    progress_row(w, &c);
+    stat_add(&c, "step", "%lld / %lld", (long long)w->step, (long long)w->total_steps);
+    stat_add(&c, "epoch", "%d / %d", w->epoch, w->total_epochs);
+    stat_add(&c, "lr", stepped ? "%.3g" : "-", w->lr);
+    stat_add(&c, "grad norm", stepped ? "%.3g" : "-", w->grad_norm);
+    stat_add(&c, "speed", stepped ? "%.3g samples/s" : "-", w->samples_per_s);
+    stat_add(&c, "", w->steps_per_s > 0 ? "%.3g it/s (steps)" : "", w->steps_per_s);
     double eta = run_watch_eta(w);
-    if (y < end)
-        stat_row(y++, x, "ETA", TH_NORMAL, eta >= 0 ? duration(eta, t, sizeof t)
-                 : w->state == RUN_STATE_PAUSED ? "(paused)" : "-");
-    double end_t = live ? now_s() : w->last_event_at;
-    if (y < end)
-        stat_row(y++, x, "elapsed", TH_NORMAL, w->started_at ? duration(end_t - w->started_at, t, sizeof t) : "-");
-    if (y < end)
-        stat_row(y++, x, "memory", TH_NORMAL, w->mem_bytes ? bytes(w->mem_bytes, t, sizeof t) : "-");
-    snprintf(v, sizeof v, "%zu", w->n_checkpoints);
-    if (y < end)
-        stat_row(y++, x, "checkpoints", TH_NORMAL, v);
-    if (w->n_checkpoints && y < end)
-        draw_text(y++, x + 2, STATS_W - 2, base_name(w->checkpoints[w->n_checkpoints - 1]), TH_DIM);
-    snprintf(v, sizeof v, "%zu (screen 6)", w->n_samples);
-    if (y < end)
-        stat_row(y++, x, "samples", TH_NORMAL, v);
-    if (w->n_samples && y < end)
-        draw_text(y++, x + 2, STATS_W - 2, base_name(w->samples[w->n_samples - 1].path), TH_DIM);
-    if (w->steps_merged && y < end) /* the screen fell behind; events.jsonl still has every step */
-        draw_textf(y++, x, STATS_W, TH_DIM, "%llu steps merged in the plot",
-                   (unsigned long long)w->steps_merged);
+    stat_add(&c, "ETA", "%s", eta >= 0 ? duration(eta, t, sizeof t)
+             : w->state == RUN_STATE_PAUSED ? "(paused)" : "-");
+    double until = live ? now_s() : w->last_event_at;
+    stat_add(&c, "elapsed", "%s", w->started_at ? duration(until - w->started_at, t, sizeof t) : "-");
+    stat_add(&c, "memory", "%s", w->mem_bytes ? bytes(w->mem_bytes, t, sizeof t) : "-");
+    stat_add(&c, "checkpoints", "%zu", w->n_checkpoints);
+    if (w->n_checkpoints)
+        stat_file(&c, w->checkpoints[w->n_checkpoints - 1]);
+    stat_add(&c, "samples", "%zu (screen 6)", w->n_samples);
+    if (w->n_samples)
+        stat_file(&c, w->samples[w->n_samples - 1].path);
+    if (w->steps_merged) /* the screen fell behind; events.jsonl still has every step */
+        stat_add(&c, "", "%llu steps merged in the plot", (unsigned long long)w->steps_merged);
 }
 
 static theme_el log_el(const char *line)

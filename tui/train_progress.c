@@ -233,7 +233,7 @@ static void step_fold(train_progress *p, const run_event *ev)
 
 static void log_print(train_progress *p, const run_event *ev)
 {
-    if (ev->log.level == RUN_LOG_INFO && p->view >= TRAIN_VIEW_QUIET)
+    if (ev->log.level == RUN_LOG_INFO && p->view == TRAIN_VIEW_QUIET)
         return;
     static const char *const prefix[] = {"", "warning: ", "error: "};
     line_printf(p, "%s%s", prefix[ev->log.level <= RUN_LOG_ERROR ? ev->log.level : 0],
@@ -281,7 +281,7 @@ void train_progress_note(train_progress *p, const char *fmt, ...)
     }
 }
 
-/* "6/6 steps in 0:03, loss 0.0812 (ema 0.0850)" */
+/* "step 6/6 in 0:03, loss 0.0812 (ema 0.0850)" */
 static void result_figures(const train_progress *p, char *buf, size_t size)
 {
     char t[32];
@@ -289,7 +289,7 @@ static void result_figures(const train_progress *p, char *buf, size_t size)
     int64_t s;
     double raw, smooth;
     if (!p->have_step || !ls_last(p->loss, &s, &raw, &smooth)) {
-        snprintf(buf, size, "no step taken, %s", t);
+        snprintf(buf, size, "step 0 in %s", t);
         return;
     }
     int n = snprintf(buf, size, "step %lld", (long long)p->last.step.step);
@@ -310,9 +310,9 @@ void train_progress_result(train_progress *p, const run_event *last, const char 
         step_line(p);
     }
     p->ended = true;
-    char fig[256], ckpt[64];
+    char fig[256];
     result_figures(p, fig, sizeof fig);
-    snprintf(ckpt, sizeof ckpt, "%s", p->checkpoint ? "; last checkpoint " : "; no checkpoint written");
+    const char *ckpt = p->checkpoint ? "; last checkpoint " : "; no checkpoint written";
     const char *path = p->checkpoint ? p->checkpoint : "";
     if (!last)
         train_progress_note(p, "the run ended without a result (%s); run folder %s", fig, run_dir);

@@ -218,8 +218,11 @@ int main(void)
     alarm(300); /* a hung run fails the binary instead of the CI job */
     root = fixture_make();
     data = root ? path_in("data") : NULL;
-    if (!data || tf_dataset_write(data) < 0)
+    if (!data || tf_dataset_write(data) < 0) {
+        free(data);
+        fixture_remove(root);
         return 1;
+    }
     RUN(test_start_errors);
     RUN(test_tiny_lora_refused);
     RUN(test_nan_without_checkpoint);

@@ -217,8 +217,8 @@ static inline const run_event *tf_first(const tf_run_result *r, run_event_kind k
 }
 
 /* Every tensor of the safetensors at got equals expected's: the same names, dtypes and shapes, and
- * the same values bit for bit (as F32 through st_read_f32). Mismatches are printed: the tensor,
- * how many elements differ, the largest difference and where (unless quiet). Returns the number
+ * the same values bit for bit (as F32 through st_read_f32). Mismatches are printed (unless quiet;
+ * the first 10 tensors): the tensor, how many elements differ, the largest difference and where. Returns the number
  * of tensors that differ (-1: a file did not open). */
 static inline int tf_tensors_compare(const char *got, const char *expected, bool quiet)
 {
@@ -259,7 +259,7 @@ static inline int tf_tensors_compare(const char *got, const char *expected, bool
         if (!a || !b || st_read_f32(tg, a, n, &err) < 0 || st_read_f32(te, b, n, &err) < 0) {
             fprintf(stderr, "    %s: unreadable: %s\n", te->name, err.msg);
             bad++;
-        } else if (n && memcmp(a, b, n * sizeof *a) != 0 && quiet) {
+        } else if (n && memcmp(a, b, n * sizeof *a) != 0 && (quiet || bad >= 10)) {
             bad++;
         } else if (n && memcmp(a, b, n * sizeof *a) != 0) {
             size_t diff = 0, at = 0;
@@ -281,6 +281,8 @@ static inline int tf_tensors_compare(const char *got, const char *expected, bool
         free(a);
         free(b);
     }
+    if (bad > 10 && !quiet)
+        fprintf(stderr, "    ... %d tensors differ in all (only the first 10 shown)\n", bad);
     st_close(e);
     st_close(g);
     return bad;
