@@ -200,11 +200,6 @@ static int launch_check(const train_launch *l, char **run_dir, tg_error *err)
 {
     if (run_config_validate_run(l->cfg, err) < 0)
         return -1;
-    const char *mode = l->cfg->train_mode;
-    if (!strcmp(l->cfg->pretrained_model_name_or_path, "tiny") && mode && strcmp(mode, "full"))
-        return error_set(err, "train_mode: \"%s\" needs a base model file in pretrained_model_name_or_path "
-                              "(a checkpoint of an earlier run); \"tiny\" is trained from scratch with "
-                              "train_mode \"full\"", mode);
     run_config c;
     int rc = run_config_init(&c, err);
     if (rc == 0)
@@ -216,6 +211,11 @@ static int launch_check(const train_launch *l, char **run_dir, tg_error *err)
                  ? error_set(err, "out of memory") : 0;
     if (rc == 0)
         rc = paths_resolve(&c, l->base_dir, err);
+    const char *mode = l->cfg->train_mode;
+    if (rc == 0 && !strcmp(c.pretrained_model_name_or_path, "tiny") && mode && strcmp(mode, "full"))
+        rc = error_set(err, "train_mode: \"%s\" needs a base model file in pretrained_model_name_or_path "
+                            "(a checkpoint of an earlier run); \"tiny\" is trained from scratch with "
+                            "train_mode \"full\"", mode);
     if (rc == 0 && !(*run_dir = run_dir_pick(&c)))
         rc = error_set(err, "cannot pick a run folder (out of memory, or 1000 runs this second)");
     run_config_free(&c);

@@ -254,9 +254,14 @@ static int optimizer_setup(train_job *j, tg_error *err)
 {
     double ulr = run_config_unet_lr(&j->cfg), tlr = run_config_text_encoder_lr(&j->cfg);
     if (j->full) {
-        j->te_trained = true;
+        /* network_train_unet_only keeps the text encoder as it is, as kohya's fine_tune.py does
+         * without --train_text_encoder. From scratch that is a frozen random encoder, whose
+         * features still tell every tag apart: the demo learns the colours with it, where a
+         * jointly trained encoder first collapses the rarer tags together. */
+        j->te_trained = !j->cfg.network_train_unet_only;
         if (group_add(j, "unet", &j->m.unet.ps, 0, params_count(&j->m.unet.ps), ulr, err) < 0 ||
-            group_add(j, "text_encoder", &j->m.te.ps, 0, params_count(&j->m.te.ps), tlr, err) < 0)
+            (j->te_trained &&
+             group_add(j, "text_encoder", &j->m.te.ps, 0, params_count(&j->m.te.ps), tlr, err) < 0))
             return -1;
     } else {
         lora_set *ls = j->m.lora;
