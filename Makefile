@@ -112,7 +112,8 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@[ -d build/demo/shapes ] || { mkdir -p build/demo/shapes/.tagbench && \
 		cp -R datasets/shapes/10_shapes datasets/shapes/prompts.txt datasets/shapes/train.json build/demo/shapes/ && \
-		cp datasets/shapes/train.json build/demo/shapes/.tagbench/run.json; }
+		cp datasets/shapes/train.json build/demo/shapes/.tagbench/run.json && \
+		cp -R datasets/shapes_lora build/demo/; }
 	@$(BUILD)/tagbench build/demo/shapes
 
 bench: deps

@@ -1,5 +1,5 @@
 /* bench_train_run: issue 5's "Speed" figures. Steps per second of the demo run
- * (datasets/shapes/train.json: the tiny model from scratch, 32x32, batch 16), and the share of
+ * (datasets/shapes/train.json: the tiny model from scratch at 32x32), and the share of
  * that speed the workbench's screen costs while it shows the run. Figures only: it never fails on
  * time; it exits non-zero only when a run cannot start, fails, or does not take its steps.
  *
@@ -1046,10 +1046,11 @@ static void print_header(const bench *b)
     run_config c;
     tg_error err;
     if (config_for_run(b, &c, "/", &err) == 0)
-        printf("that is: model %s (train_mode %s), resolution %s, train_batch_size %d x gradient_accumulation_steps "
-               "%d, %s prediction, lr_scheduler %s, learning_rate %g, lr_warmup_steps %g, seed %u\n",
-               c.pretrained_model_name_or_path ? c.pretrained_model_name_or_path : "?",
-               c.train_mode ? c.train_mode : "?", c.resolution ? c.resolution : "?", c.train_batch_size,
+        printf("that is: model %s (train_mode %s%s), resolution %s, train_batch_size %d x "
+               "gradient_accumulation_steps %d, %s prediction, lr_scheduler %s, learning_rate %g, lr_warmup_steps "
+               "%g, seed %u\n", c.pretrained_model_name_or_path ? c.pretrained_model_name_or_path : "?",
+               c.train_mode ? c.train_mode : "?", c.network_train_unet_only ? ", UNet only" : ", UNet + text encoder",
+               c.resolution ? c.resolution : "?", c.train_batch_size,
                c.gradient_accumulation_steps, c.v_parameterization ? "v" : "epsilon",
                c.lr_scheduler ? c.lr_scheduler : "?", c.learning_rate, c.lr_warmup_steps, c.seed);
     run_config_free(&c);

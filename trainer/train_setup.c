@@ -202,10 +202,11 @@ static int model_setup(run_ctx *ctx, train_job *j, tg_error *err)
     run_log(ctx, RUN_LOG_INFO, "loading %s", name);
     if (dmodel_load(&j->m, &j->k, name, j->full, err) < 0)
         return -1;
+    /* The file knows what its model predicts; training it for the other target would undo it. */
     if (j->m.v_prediction != j->cfg.v_parameterization)
-        run_log(ctx, RUN_LOG_WARN, "v_parameterization is %s but the model predicts %s: training it as "
-                "the config says", j->cfg.v_parameterization ? "on" : "off", j->m.v_prediction ? "v" : "ε");
-    j->m.v_prediction = j->cfg.v_parameterization;
+        run_log(ctx, RUN_LOG_WARN, "v_parameterization is %s but %s predicts %s: training for %s, as the "
+                "model does", j->cfg.v_parameterization ? "on" : "off", name, j->m.v_prediction ? "v" : "ε",
+                j->m.v_prediction ? "v" : "ε");
     if (j->full)
         return 0;
     if (j->cfg.network_dropout > 0)

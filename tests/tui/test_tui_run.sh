@@ -242,4 +242,31 @@ test_a_dropped_terminal_stops_the_run_with_a_checkpoint() {
     tail -n 1 "$ev" | grep -q '"reason":"stopped"' || fail "the run's last event: $(tail -n 1 "$ev")"
 }
 
+# Tagging goes on while a run trains: the run keeps the captions it started with (its snapshot),
+# the edit is saved to disk, and the run neither fails nor sees the new tag (its vocabulary).
+test_editing_captions_during_a_run_does_not_reach_it() {
+    mk_run_dataset d 40
+    run_screen d || return
+    keys T
+    wait_step_past 0 60 || return
+    keys 1
+    wait_for 'Images 1/288' || return
+    keys a
+    wait_for '^add tag to this image:' || return
+    type_text 'zzz_new_tag'
+    keys Enter
+    wait_for '^add "zzz_new_tag": 1 image changed' || return
+    keys C-s
+    wait_for '^saved 1 caption$' || return
+    grep -l 'zzz_new_tag' d/10_shapes/*.txt >/dev/null || fail "the edit is not on disk"
+    keys 5
+    wait_for '^Run · finished · step 40/40' 120 || return
+    run=$(dirname "$(events_of d)")
+    [ -f "$run/tags.json" ] || { fail "no tags.json in the run folder"; return; }
+    grep -q 'zzz_new_tag' "$run/tags.json" && fail "the run's vocabulary has the tag added after launch"
+    grep -q '"red circle"' "$run/tags.json" || fail "the run's vocabulary lacks the dataset's tags"
+    keys q
+    expect_quits_ok
+}
+
 run_tests
