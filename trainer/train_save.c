@@ -210,7 +210,7 @@ static void meta_lora(meta_list *m, const train_job *j, int epoch, char *started
     meta_put(m, "modelspec.prediction_type", j->m.v_prediction ? "v" : "epsilon");
 }
 
-static int lora_write(const train_job *j, const char *path, int epoch, tg_error *err)
+static int lora_write(train_job *j, const char *path, int epoch, tg_error *err)
 {
     char started[32], finished[32], res[64];
     snprintf(started, sizeof started, "%.0f", j->t0);
@@ -226,7 +226,7 @@ static int lora_write(const train_job *j, const char *path, int epoch, tg_error 
     }
     meta_put(&m, "ss_tag_frequency", freq);
     meta_put(&m, "ss_dataset_dirs", dirs);
-    int rc = lora_save(j->m.lora, (kctx *)&j->k, path, save_dtype(&j->cfg), m.kv, err);
+    int rc = lora_save(j->m.lora, &j->k, path, save_dtype(&j->cfg), m.kv, err);
     free(freq), free(dirs);
     return rc;
 }

@@ -70,92 +70,6 @@ static int data_open(run_ctx *ctx, train_job *j, tg_error *err)
     return 0;
 }
 
-/* ---- the vocabulary of a tiny model trained from scratch ---- */
-
-typedef struct tag_count_list {
-    char **tag;
-    size_t *count;
-    size_t n, cap;
-} tag_count_list;
-
-static int tag_note(tag_count_list *l, const char *s, size_t len)
-{
-    while (len && (*s == ' ' || *s == '\t'))
-        s++, len--;
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
-        len--;
-    if (!len)
-        return 0;
-    for (size_t i = 0; i < l->n; i++)
-        if (strlen(l->tag[i]) == len && !memcmp(l->tag[i], s, len))
-            return (int)(l->count[i]++ * 0);
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **t = realloc(l->tag, cap * sizeof *t);
-        size_t *c = t ? realloc(l->count, cap * sizeof *c) : NULL;
-        if (t)
-            l->tag = t;
-        if (!c)
-            return -1;
-        l->count = c, l->cap = cap;
-    }
-    if (!(l->tag[l->n] = strndup(s, len)))
-        return -1;
-    l->count[l->n++] = 1;
-    return 0;
-}
-
-static int tags_split(tag_count_list *l, const char *text)
-{
-    for (const char *p = text; p && *p;) {
-        size_t len = strcspn(p, ",\n");
-        if (tag_note(l, p, len) < 0)
-            return -1;
-        p += len + (p[len] != 0);
-    }
-    return 0;
-}
-
-static const tag_count_list *sort_list;
-static int by_count(const void *a, const void *b)
-{
-    size_t i = *(const size_t *)a, k = *(const size_t *)b;
-    if (sort_list->count[i] != sort_list->count[k])
-        return sort_list->count[i] < sort_list->count[k] ? 1 : -1;
-    return strcmp(sort_list->tag[i], sort_list->tag[k]);
-}
-
-/* Every tag of the snapshot's captions (the class tokens for images without one, the prefix and
- * suffix), most frequent first, as tag_tokenizer's own order would put them. */
-static char **vocab_from_data(const train_job *j, size_t *n)
-{
-    tag_count_list l = {0};
-    const train_snapshot *s = j->snap;
-    int rc = tags_split(&l, j->cfg.caption_prefix) | tags_split(&l, j->cfg.caption_suffix);
-    for (size_t i = 0; rc == 0 && i < s->n_items; i++) {
-        const train_snap_item *it = &s->items[i];
-        rc = tags_split(&l, it->text ? it->text : s->folders[it->folder].class_tokens);
-    }
-    size_t *order = rc == 0 ? malloc((l.n ? l.n : 1) * sizeof *order) : NULL;
-    char **out = order ? malloc((l.n ? l.n : 1) * sizeof *out) : NULL;
-    if (out) {
-        for (size_t i = 0; i < l.n; i++)
-            order[i] = i;
-        sort_list = &l;
-        qsort(order, l.n, sizeof *order, by_count);
-        for (size_t i = 0; i < l.n; i++)
-            out[i] = l.tag[order[i]];
-        *n = l.n;
-    } else {
-        for (size_t i = 0; i < l.n; i++)
-            free(l.tag[i]);
-    }
-    free(order);
-    free(l.tag);
-    free(l.count);
-    return out;
-}
-
 static void strv_free(char **v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++)
@@ -171,7 +85,7 @@ static int model_from_scratch(run_ctx *ctx, train_job *j, tg_error *err)
     char **tags = j->cfg.resume ? job_state_tags(j->cfg.resume, &n, err) : NULL;
     if (j->cfg.resume && !tags && err->msg[0])
         return -1;
-    if (!tags && !(tags = vocab_from_data(j, &n)))
+    if (!tags && !(tags = train_vocab(j->snap, j->cfg.caption_prefix, j->cfg.caption_suffix, &n)))
         return error_set(err, "out of memory");
     int rc = dmodel_build_tiny(&j->m, &j->k, (const char *const *)tags, n, true, j->seed, err);
     strv_free(tags, n);

@@ -62,6 +62,10 @@ typedef struct train_job {
 /* train_run.c: frees what train_start made (config, folder name, snapshot) and j itself. */
 void train_job_release(train_job *j);
 
+/* train_vocab.c: every tag of the snapshot's captions (the class tokens of images without one)
+ * and of the prefix and suffix, most frequent first; malloc'd strings, NULL when out of memory. */
+char **train_vocab(const train_snapshot *s, const char *prefix, const char *suffix, size_t *n);
+
 /* train_setup.c */
 int job_setup(run_ctx *ctx, train_job *j, tg_error *err);
 void job_free(train_job *j);
