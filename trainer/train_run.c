@@ -21,18 +21,22 @@ static bool path_exists(const char *p)
     return stat(p, &st) == 0;
 }
 
-/* base/p for a relative p; a copy of p otherwise. */
+/* base/p for a relative p (a relative base taken from the current folder), so that every path a
+ * run records is absolute and means the same from any folder; a copy of p when p is absolute. */
 static char *path_join(const char *base, const char *p)
 {
     char cwd[4096];
     if (p[0] == '/')
         return strdup(p);
-    if (!base || !*base)
-        base = getcwd(cwd, sizeof cwd) ? cwd : ".";
-    size_t n = strlen(base) + strlen(p) + 2;
+    if (!getcwd(cwd, sizeof cwd))
+        snprintf(cwd, sizeof cwd, ".");
+    bool rel = !base || base[0] != '/';
+    size_t n = strlen(cwd) + (base ? strlen(base) : 0) + strlen(p) + 3;
     char *out = malloc(n);
-    if (out)
-        snprintf(out, n, "%s/%s", base, p);
+    if (out && !base)
+        snprintf(out, n, "%s/%s", cwd, p);
+    else if (out)
+        snprintf(out, n, "%s%s%s/%s", rel ? cwd : "", rel ? "/" : "", base, p);
     return out;
 }
 

@@ -104,15 +104,10 @@ int app_open(app *a, const app_opts *o)
         fprintf(stderr, "tagbench: %s\n(fix or remove it, or pass --config OTHER.json)\n", err.msg);
         return -1;
     }
-    int w, h;
-    bucket_opts bo;
-    captions_config_resolution(a, &w, &h);
-    bucket_opts_default(&bo, w);
-    bo.height = h;
-    if (bucket_list_make(&a->buckets, &bo, &err) < 0) {
-        fprintf(stderr, "tagbench: %s: resolution: %s\n", captions_config_path(a), err.msg);
-        return -1;
-    }
+    /* A bucket setting the run would refuse only costs the info line its bucket: the Train
+     * screen says what is wrong, and the dataset still opens. */
+    if (captions_config_buckets(a, &a->buckets, &err) < 0)
+        memset(&a->buckets, 0, sizeof a->buckets);
     if (!(a->marked = calloc(a->ds->n_items ? a->ds->n_items : 1, 1))) {
         fprintf(stderr, "tagbench: out of memory\n");
         return -1;

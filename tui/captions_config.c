@@ -64,6 +64,27 @@ const char *captions_config_path(const app *a)
     return a->config_path;
 }
 
+int captions_config_buckets(const app *a, bucket_list *out, tg_error *err)
+{
+    int w, h;
+    captions_config_resolution(a, &w, &h);
+    bucket_opts bo;
+    bucket_opts_default(&bo, w);
+    bo.height = h;
+    const run_config *c = a->cfg;
+    if (c && c->enable_bucket) { /* the run's own bucket settings */
+        bo.min_bucket_reso = c->min_bucket_reso;
+        bo.max_bucket_reso = c->max_bucket_reso;
+        bo.bucket_reso_steps = c->bucket_reso_steps;
+        bo.bucket_no_upscale = c->bucket_no_upscale;
+    } else { /* no buckets: every image is resized and cropped to the resolution, one size */
+        bo.min_bucket_reso = w < h ? w : h;
+        bo.max_bucket_reso = w < h ? h : w;
+        bo.bucket_reso_steps = 8;
+    }
+    return bucket_list_make(out, &bo, err);
+}
+
 void captions_config_resolution(const app *a, int *w, int *h)
 {
     *w = *h = 512;
@@ -72,8 +93,8 @@ void captions_config_resolution(const app *a, int *w, int *h)
     if (!r)
         return;
     int n = sscanf(r, "%d,%d", &x, &y);
-    if (n >= 1 && x >= 64 && x <= 8192)
+    if (n >= 1 && x >= 8 && x <= 8192) /* the tiny model trains at 32 */
         *w = *h = x;
-    if (n == 2 && y >= 64 && y <= 8192)
+    if (n == 2 && y >= 8 && y <= 8192)
         *h = y;
 }

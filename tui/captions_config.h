@@ -17,5 +17,8 @@ const char *captions_config_path(const app *a);
 /* The training resolution the config asks for (its `resolution`, "512" or "512,768"); 512x512
  * when unset. */
 void captions_config_resolution(const app *a, int *w, int *h);
+/* The buckets the run config gives (its resolution and bucket keys; one size without
+ * enable_bucket), for the Dataset screen's info line. -1 with err when they cannot be made. */
+int captions_config_buckets(const app *a, bucket_list *out, tg_error *err);
 
 #endif

@@ -181,8 +181,9 @@ int run_watch_view(app *a, const char *run_dir)
         return -1;
     }
     tg_error err;
-    char *dir = dataset_dir(a);
-    run_watch *w = dir ? run_watch_read(run_dir, dir, &err) : NULL;
+    char *dir = dataset_dir(a), *abs = realpath(run_dir, NULL); /* events name files by full path */
+    run_watch *w = dir ? run_watch_read(abs ? abs : run_dir, dir, &err) : NULL;
+    free(abs);
     if (!w)
         app_error(a, "cannot open the run: %s", dir ? err.msg : "out of memory");
     free(dir);

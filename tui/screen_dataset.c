@@ -94,11 +94,14 @@ static void info_draw(app *a, const dataset_layout *l, long cur)
         draw_text(y, x, w, err.msg, TH_ERROR);
         return;
     }
-    bucket_fit f = bucket_select(&a->buckets, it->w, it->h);
     const ds_folder *fo = &a->ds->folders[it->folder];
     char info[256];
-    int n = snprintf(info, sizeof info, "%d×%d · %.2f · bucket %d×%d at %d", it->w, it->h,
-                     (double)it->w / it->h, f.bucket.w, f.bucket.h, a->buckets.opts.width);
+    int n = snprintf(info, sizeof info, "%d×%d · %.2f", it->w, it->h, (double)it->w / it->h);
+    if (a->buckets.n || a->buckets.opts.bucket_no_upscale) {
+        bucket_fit f = bucket_select(&a->buckets, it->w, it->h);
+        n += snprintf(info + n, sizeof info - n, " · bucket %d×%d at %d", f.bucket.w, f.bucket.h,
+                      a->buckets.opts.width);
+    }
     if (fo->repeats)
         snprintf(info + n, sizeof info - n, " · %s ×%d", fo->name, fo->repeats);
     draw_text(y, x, w, info, TH_DIM);

@@ -185,12 +185,13 @@ static void info_draw(app *a, int y)
                  (long long)s->marks[0]);
     else
         snprintf(marks, sizeof marks, "Space marks two steps to compare");
-    int x = draw_textf(y, 0, COLS, TH_TITLE, "%zu samples: %d prompts x %zu steps  ",
+    int room = COLS - (int)strlen(marks) - 2; /* the hint on the right keeps its place */
+    int x = draw_textf(y, 0, room, TH_TITLE, "%zu samples: %d prompts x %zu steps  ",
                        a->run->n_samples, s->g.n_prompts, s->g.n_steps);
-    x += draw_textf(y, x, COLS - x, TH_DIM, "%s · %s  ", run_watch_state_name(a->run),
-                    a->run->run_dir ? a->run->run_dir : "");
+    if (room - x > 0)
+        draw_textf(y, x, room - x, TH_DIM, "%s · %s", run_watch_state_name(a->run),
+                   a->run->run_dir ? a->run->run_dir : "");
     draw_text_right(y, COLS, marks, s->n_marks ? TH_MARKED : TH_DIM);
-    (void)x;
 }
 
 static void header_draw(app *a, const grid_layout *l)

@@ -17,12 +17,9 @@ static void buckets_refresh(app *a)
     captions_config_resolution(a, &w, &h);
     if (w == a->buckets.opts.width && h == a->buckets.opts.height)
         return;
-    bucket_opts bo;
     bucket_list nb = {0};
     tg_error err;
-    bucket_opts_default(&bo, w);
-    bo.height = h;
-    if (bucket_list_make(&nb, &bo, &err) == 0) {
+    if (captions_config_buckets(a, &nb, &err) == 0) {
         bucket_list_free(&a->buckets);
         a->buckets = nb;
     }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
 # Regenerates the screenshots of docs/guide.md: the real app in `xterm -ti vt340` (sixel) under
-# Xvfb, 100x30 cells of DejaVu Sans Mono 11 (9x19 pixels), on a copy of datasets/shapes; each PNG
+# Xvfb, 100x30 cells of DejaVu Sans Mono 11 (9x19 pixels), on a copy of datasets/shapes with a
+# 40-step run of its demo config trained headless first (for the Run and Samples screens); each PNG
 # is the xterm window, written by tests/gfx/xwd.py (no ImageMagick needed).
 # Usage: sh docs/img/make_screenshots.sh [OUT_DIR]   (default docs/img; TAGBENCH names the binary,
 # default build/release/tagbench). Needs Xvfb, xterm, xwd (x11-apps), xdotool, python3 and
@@ -38,7 +39,21 @@ D=$(head -n 1 "$W/display")
 export DISPLAY=":$D" LANG=C.UTF-8 LC_ALL=C.UTF-8
 
 # The app runs in $W on ./shapes, so the screens show short relative paths.
-mkdir -p "$W/shapes" && cp -R datasets/shapes/10_shapes "$W/shapes/" || exit 1
+mkdir -p "$W/shapes" && cp -R datasets/shapes/10_shapes datasets/shapes/prompts.txt "$W/shapes/" \
+    || exit 1
+# A short real run for the Run and Samples screens, trained headless before the app starts: the
+# demo config, sampling every 10 steps, no intermediate checkpoints, 40 steps (warm-up 5).
+python3 - datasets/shapes/train.json "$W/shapes/train.json" <<'PY' || exit 1
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(sample_every_n_steps=10, save_every_n_steps=0, lr_warmup_steps=5)
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+PY
+echo "make_screenshots: training 40 steps of the demo config (a minute or less)"
+(cd "$W/shapes" && "$TAGBENCH" train train.json --max_train_steps 40 \
+    --output_dir .tagbench/runs/demo --quiet) >"$W/train.log" 2>&1 \
+    || die "the short run failed: $(cat "$W/train.log")"
+cp "$W/shapes/train.json" "$W/shapes/.tagbench/run.json" || exit 1 # the app's run config
 mkdir -p "$W/screen"
 xterm -ti vt340 -tn xterm-256color -u8 -geometry 100x30+0+0 -fa 'DejaVu Sans Mono' -fs 11 \
     -xrm "XTerm*printFileImmediate: $W/screen/dump" -xrm 'XTerm*printOptsImmediate: 1' \
@@ -63,9 +78,9 @@ screen_text() {
     done
     return 1
 }
-wait_text() { # REGEX: until a line of the screen matches (10 s)
+wait_text() { # REGEX [TRIES]: until a line of the screen matches (TRIES, default 50: 10 s or more)
     n=0
-    while [ $n -lt 50 ]; do
+    while [ $n -lt "${2:-50}" ]; do
         screen_text >"$W/text" && grep -qE -- "$1" "$W/text" && return 0
         sleep 0.1; n=$((n + 1))
     done
@@ -94,6 +109,19 @@ wait_image() { # until the preview is drawn and stable
         sleep 0.1; n=$((n + 1))
     done
     die "the preview did not appear ($g green pixels)"
+}
+# wait_samples: until the sample grid's 24 images are drawn: each brings some 230 hues of its own
+# (noise, after 40 steps), about 6000 in all; wait for most of them and three equal counts.
+wait_samples() {
+    last=-1 same=0 n=0
+    while [ $n -lt 150 ]; do
+        shot && c=$(python3 tests/gfx/xwd.py chroma "$W/shot.xwd" 0 0 1024 768)
+        if [ "$c" = "$last" ]; then same=$((same + 1)); else same=0; fi
+        [ "$c" -gt 4000 ] && [ $same -ge 2 ] && return 0
+        last=$c
+        sleep 0.2; n=$((n + 1))
+    done
+    die "the sample images did not appear ($c colours)"
 }
 save() { # NAME: the xterm window of a fresh screenshot as OUT/NAME
     eval "$(xdotool getwindowgeometry --shell "$(xdotool search --pid "$XTERM" | head -n 1)")"
@@ -139,6 +167,24 @@ xdotool key Return
 wait_text 'caption_tag_dropout_rate = 0.2 \(saved\)'
 wait_gone 'updating'
 save captions.png
+
+xdotool key 4                     # Train: the demo config, with the Captions screen's changes
+wait_text '^Run config '
+wait_text 'ready: T starts training'
+save train.png
+
+xdotool key colon                 # :run opens the newest run folder: the short run
+wait_text '^:'
+xdotool type --delay 50 run
+xdotool key Return
+wait_text '^Viewing a run' 150
+wait_text 'samples .*\(screen 6\)' 150
+save run.png
+
+xdotool key 6
+wait_text 'samples: 6 prompts x 4 steps' 150
+wait_samples
+save samples.png
 
 xdotool key q
 n=0
