@@ -14,23 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_util.h"
 #include "kernels/kernels.h"
 #include "trainer/clip_model.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double forward_flops(const clip_config *c, int B, int T)
 {
@@ -69,12 +56,12 @@ static int run_row(clip *m, kctx *k, const row *r, int T, int reps)
     double *t = malloc(sizeof *t * (size_t)reps);
     int rc = step(m, k, ids, B, T, r->backward, &dout, &err);
     for (int i = 0; i < reps && rc == 0; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         rc = step(m, k, ids, B, T, r->backward, &dout, &err);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
     if (rc == 0) {
-        qsort(t, (size_t)reps, sizeof *t, cmp_double);
+        qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
         /* a backward costs dx (one forward) and, in full mode, dW (another) */
         double flops = forward_flops(&m->cfg, B, T) * (r->backward ? (m->ps.all_g.data ? 3 : 2) : 1);
         printf("%-44s batch %2d  median %9.2f ms  best %9.2f ms  %7.1f GFLOP/s\n", r->what, B,

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "bench/synth.h"
 #include "tagger/dataset.h"
 #include "tagger/edit.h"
@@ -96,13 +96,6 @@ typedef struct bench {
     int failures;                   /* wrong results; an API error stops the run instead */
 } bench;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void sample_add(bench *b, int m, double v)
 {
     samples *s = &b->m[m].s;
@@ -110,17 +103,11 @@ static void sample_add(bench *b, int m, double v)
         s->v[s->n++] = v;
 }
 
-static int dbl_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Best (minimum) and median; the samples keep their run order (the JSON line shows it). */
 static void samples_stats(const samples *s, double *best, double *median)
 {
     samples t = *s;
-    qsort(t.v, (size_t)t.n, sizeof t.v[0], dbl_cmp);
+    qsort(t.v, (size_t)t.n, sizeof t.v[0], bench_cmp_double);
     *best = t.n ? t.v[0] : 0;
     *median = !t.n ? 0 : t.n % 2 ? t.v[t.n / 2] : (t.v[t.n / 2 - 1] + t.v[t.n / 2]) / 2;
 }
@@ -310,13 +297,13 @@ static bool check_in_child(const bench *b, int (*check)(const bench *, bool), bo
 
 static int bench_generate(bench *b)
 {
-    double t = now_s();
+    double t = bench_now();
     if (synth_generate(&b->s, b->o.images) < 0) {
         fprintf(stderr, "bench_dataset: cannot write the dataset under %s: %s\n",
                 b->s.root ? b->s.root : "$TMPDIR", strerror(errno));
         return -1;
     }
-    sample_add(b, M_GENERATE, now_s() - t);
+    sample_add(b, M_GENERATE, bench_now() - t);
     sample_add(b, M_CAPTION_BYTES, (double)b->s.caption_bytes);
     return 0;
 }
@@ -327,9 +314,9 @@ static int bench_open(bench *b)
     for (int r = 0; r < b->open_reps; r++) {
         dataset_close(b->ds); /* the last open stays for the sections that follow */
         tg_error err;
-        double t = now_s();
+        double t = bench_now();
         b->ds = dataset_open(b->s.root, NULL, &err);
-        double d = now_s() - t;
+        double d = bench_now() - t;
         if (!b->ds)
             return api_error("dataset_open", &err);
         sample_add(b, M_OPEN, d);
@@ -344,26 +331,26 @@ static int bench_open(bench *b)
  * folder, and `tags --by-folder --json` (ours, without kohya's rules). Returns 0 or -1. */
 static int occurrence_round(bench *b)
 {
-    double t0 = now_s(), t[4];
+    double t0 = bench_now(), t[4];
     size_t n, total = 0;
     occ_entry *e = occurrence_list(b->ds, OCC_ALL_FOLDERS, OCC_BY_COUNT, &n);
-    t[0] = now_s() - t0;
+    t[0] = bench_now() - t0;
     bool ok = e != NULL;
     free(e);
-    t0 = now_s();
+    t0 = bench_now();
     for (uint32_t f = 0; ok && f < b->ds->n_folders; f++) {
         occ_entry *fe = b->ds->folders[f].n_items ? occurrence_list(b->ds, f, OCC_BY_COUNT, &n) : NULL;
         ok = fe || !b->ds->folders[f].n_items;
         total += fe ? n : 0;
         free(fe);
     }
-    t[1] = now_s() - t0;
-    t0 = now_s();
+    t[1] = bench_now() - t0;
+    t0 = bench_now();
     cJSON *j = occurrence_by_folder(b->ds, false, OCC_BY_COUNT);
-    t[2] = now_s() - t0;
-    t0 = now_s();
+    t[2] = bench_now() - t0;
+    t0 = bench_now();
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
-    t[3] = now_s() - t0;
+    t[3] = bench_now() - t0;
     ok = ok && text && cJSON_GetArraySize(j) == (int)b->s.n_folders;
     free(text);
     cJSON_Delete(j);
@@ -376,9 +363,9 @@ static int occurrence_round(bench *b)
 /* kohya's counts re-split every caption's text; timed once, as the trainer does it once a run. */
 static int occurrence_kohya(bench *b)
 {
-    double t = now_s();
+    double t = bench_now();
     cJSON *j = occurrence_by_folder(b->ds, true, OCC_BY_COUNT);
-    sample_add(b, M_OCC_KOHYA, now_s() - t);
+    sample_add(b, M_OCC_KOHYA, bench_now() - t);
     char folder[SYNTH_NAME_MAX]; /* kohya keys by the folder's own name, "N_name" */
     synth_folder_name(0, folder, sizeof folder);
     cJSON *f = j ? cJSON_GetObjectItemCaseSensitive(j, folder) : NULL;
@@ -422,9 +409,9 @@ static int save_timed(bench *b, size_t want, double *secs)
 {
     save_report rep;
     tg_error err;
-    double t = now_s();
+    double t = bench_now();
     int rc = dataset_save(b->ds, &rep, &err);
-    *secs = now_s() - t;
+    *secs = bench_now() - t;
     if (rc != 0 || rep.written != want)
         failf(b, "save wrote %zu of %zu captions (rc %d, %zu conflicts, %zu failed: %s)",
               rep.written, want, rc, rep.conflicts, rep.failed,
@@ -455,9 +442,9 @@ static int rename_apply(bench *b, int base, bool check)
         free(sel);
         return api_error("rename setup", sel ? &err : NULL);
     }
-    double t = now_s();
+    double t = bench_now();
     int rc = dataset_apply(b->ds, &op, 1, sel, nsel, "rename", &res, &err);
-    double apply = now_s() - t;
+    double apply = bench_now() - t;
     edit_op_free(&op);
     free(sel);
     if (rc < 0)
@@ -479,9 +466,9 @@ static int rename_apply(bench *b, int base, bool check)
 static int rename_undo(bench *b, int base)
 {
     tg_error err;
-    double t = now_s();
+    double t = bench_now();
     int rc = dataset_undo(b->ds, &err);
-    double undo = now_s() - t, save;
+    double undo = bench_now() - t, save;
     if (rc != 1)
         return rc < 0 ? api_error("dataset_undo", &err) : (failf(b, "nothing to undo"), -1);
     check_counts(b, "undo", false);

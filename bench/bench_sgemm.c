@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_util.h"
 #include "kernels/kernels.h"
 
 typedef struct shape {
@@ -27,19 +27,6 @@ static const shape shapes[] = {
     {4096, 320, 1280, "SD1.5 64x64 ff.net.2: 4096 tokens, 1280 -> 320"},
     {256, 64, 288, "tiny UNet 3x3 conv, 16x16 map, 32 -> 64 ch (one item)"},
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* One element of y against a double dot product: a wrong BLAS setup must not report a rate. */
 static int spot_check(const float *x, const float *w, const float *y, const shape *s)
@@ -76,18 +63,18 @@ static int run_shape(kctx *k, const shape *s, int reps)
     k_upload(k, &w, hw);
     double t[64], flop = 2.0 * s->M * s->N * s->K;
     for (int r = -1; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (k_linear_forward(k, &y, &x, &w, NULL) != 0) {
             fprintf(stderr, "bench_sgemm: %s\n", k->msg);
             goto done;
         }
         if (r >= 0)
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
     }
     k_download(k, &y, hy);
     if (spot_check(hx, hw, hy, s) != 0)
         goto done;
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
     printf("%5lld x %5lld x %5lld  %8.1f GFLOP/s median  %8.1f best  %8.3f ms  %s\n", (long long)s->M,
            (long long)s->N, (long long)s->K, flop / t[reps / 2] * 1e-9, flop / t[0] * 1e-9, t[reps / 2] * 1e3,
            s->what);

@@ -50,10 +50,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <langinfo.h>
 #include <limits.h>
-#include <locale.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -68,6 +65,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_term.h"
+#include "bench/bench_util.h"
 #include "tagger/journal.h"
 #include "trainer/run_config.h"
 #include "trainer/run_events.h"
@@ -128,7 +127,6 @@ typedef struct bench {
     char *base_dir;           /* the config's folder */
     int txt_fd, img_fd, saved_stdout;
     SCREEN *scr;
-    FILE *term_out, *term_in;
     int nproc;
     result *res;
     int n_res;
@@ -138,13 +136,6 @@ typedef struct bench {
 } bench;
 
 /* ---- small things ---- */
-
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static double real_s(void)
 {
@@ -181,12 +172,6 @@ static void dvec_add(dvec *d, double x)
     d->v[d->n++] = x;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* median, min, max of n values (not changed); NAN when n is 0 */
 static void stats3(const double *v, size_t n, double *med, double *lo, double *hi)
 {
@@ -195,7 +180,7 @@ static void stats3(const double *v, size_t n, double *med, double *lo, double *h
     if (!t)
         return;
     memcpy(t, v, n * sizeof *t);
-    qsort(t, n, sizeof *t, cmp_double);
+    qsort(t, n, sizeof *t, bench_cmp_double);
     *med = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
     *lo = t[0];
     *hi = t[n - 1];
@@ -216,7 +201,7 @@ static double percentile(const double *v, size_t n, double q)
     if (!t)
         return x;
     memcpy(t, v, n * sizeof *t);
-    qsort(t, n, sizeof *t, cmp_double);
+    qsort(t, n, sizeof *t, bench_cmp_double);
     size_t k = (size_t)ceil(q * (double)n);
     x = t[k ? k - 1 : 0];
     free(t);
@@ -241,37 +226,6 @@ static void failf(bench *b, const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     b->failures++;
-}
-
-static void loadavg(char *out, size_t size, bool first_only)
-{
-    FILE *f = fopen("/proc/loadavg", "r");
-    char buf[128] = "?";
-    if (f && fgets(buf, sizeof buf, f))
-        buf[strcspn(buf, "\n")] = '\0';
-    if (f)
-        fclose(f);
-    if (first_only)
-        buf[strcspn(buf, " ")] = '\0';
-    snprintf(out, size, "%.60s", buf);
-}
-
-static void cpu_model(char *out, size_t size)
-{
-    snprintf(out, size, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (!strncmp(line, "model name", 10) && colon) {
-            colon += 1 + (colon[1] == ' ');
-            colon[strcspn(colon, "\n")] = '\0';
-            snprintf(out, size, "%s", colon);
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
 }
 
 /* ---- files ---- */
@@ -325,12 +279,6 @@ static int copy_dir(const char *src, const char *dst)
     }
     closedir(d);
     return rc;
-}
-
-static int unlink_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
 }
 
 /* The demo dataset's image folders (N_name) and its prompt file, copied into b->ds_dir. */
@@ -477,7 +425,7 @@ static int run_headless(bench *b, result *r)
     train_launch l = {.cfg = &cfg, .base_dir = b->base_dir, .snap = NULL, .backend = "cpu", .threads = b->o.threads};
     run_thread *t = NULL;
     char *run_dir = NULL;
-    double c0 = proc_cpu_s(), t0 = mono_s();
+    double c0 = proc_cpu_s(), t0 = bench_now();
     int rc = train_start(&l, &t, &run_dir, &err);
     run_config_free(&cfg);
     if (rc < 0) {
@@ -485,7 +433,7 @@ static int run_headless(bench *b, result *r)
         return -1;
     }
     run_chan *ch = run_thread_chan(t);
-    double l0 = mono_s(), m0 = thread_cpu_s();
+    double l0 = bench_now(), m0 = thread_cpu_s();
     for (bool end = false; !end;) {
         struct pollfd p = {run_chan_fd(ch), POLLIN, 0};
         if (poll(&p, 1, 1000) < 0 && errno != EINTR)
@@ -501,11 +449,11 @@ static int run_headless(bench *b, result *r)
         } while (n == 64);
     }
     r->cpu_main = thread_cpu_s() - m0;
-    r->loop_wall = mono_s() - l0;
+    r->loop_wall = bench_now() - l0;
     if (run_thread_join(t, &err) < 0)
         failf(b, "headless run: %s", err.msg);
     run_thread_free(t);
-    r->wall = mono_s() - t0;
+    r->wall = bench_now() - t0;
     r->cpu_proc = proc_cpu_s() - c0;
     rc = result_from_events(b, r, run_dir, batch);
     free(run_dir);
@@ -514,61 +462,13 @@ static int run_headless(bench *b, result *r)
 
 /* ---- the headless terminal (as bench_tui) ---- */
 
-static int locale_utf8(void)
-{
-    setlocale(LC_ALL, "");
-    if (!strcmp(nl_langinfo(CODESET), "UTF-8"))
-        return 0;
-    if (setlocale(LC_CTYPE, "C.UTF-8") && !strcmp(nl_langinfo(CODESET), "UTF-8"))
-        return 0;
-    return -1;
-}
-
 static int terminal_start(bench *b)
 {
-    int in[2];
     b->txt_fd = memfd_create("bench-train-run-ncurses", MFD_CLOEXEC);
     b->img_fd = memfd_create("bench-train-run-images", MFD_CLOEXEC);
-    if (b->txt_fd < 0 || b->img_fd < 0 || pipe(in) < 0)
+    if (b->txt_fd < 0 || b->img_fd < 0)
         return -1;
-    char cols[16], rows[16];
-    snprintf(cols, sizeof cols, "%d", SCREEN_COLS);
-    snprintf(rows, sizeof rows, "%d", SCREEN_ROWS);
-    setenv("COLUMNS", cols, 1);
-    setenv("LINES", rows, 1);
-    b->term_out = fdopen(b->txt_fd, "w");
-    b->term_in = fdopen(in[0], "r");
-    if (!b->term_out || !b->term_in)
-        return -1;
-    b->scr = newterm("xterm-256color", b->term_out, b->term_in);
-    if (!b->scr)
-        return -1;
-    set_term(b->scr);
-    raw();
-    noecho();
-    nonl();
-    keypad(stdscr, TRUE);
-    nodelay(stdscr, TRUE);
-    set_escdelay(25);
-    curs_set(0);
-    idcok(stdscr, FALSE);
-    theme_init();
-    mouseinterval(0);
-    if (COLS != SCREEN_COLS || LINES != SCREEN_ROWS) {
-        fprintf(stderr, "bench_train_run: ncurses made the screen %dx%d, not %dx%d\n", COLS, LINES, SCREEN_COLS,
-                SCREEN_ROWS);
-        return -1;
-    }
-    return 0;
-}
-
-static void terminal_end(bench *b)
-{
-    if (b->scr) {
-        endwin();
-        delscreen(b->scr);
-        b->scr = NULL;
-    }
+    return bench_term_start(&b->scr, b->txt_fd, SCREEN_COLS, SCREEN_ROWS, "bench_train_run");
 }
 
 static size_t fd_bytes(int fd)
@@ -640,9 +540,9 @@ static void timer_run(app *a)
 
 static void draw_timed(app *a, result *r)
 {
-    double rt0 = real_s(), t0 = mono_s();
+    double rt0 = real_s(), t0 = bench_now();
     app_draw(a);
-    double t1 = mono_s(), rt1 = real_s();
+    double t1 = bench_now(), rt1 = real_s();
     dvec_add(&r->draws, t1 - t0);
     dvec_add(&r->draw_rt, rt0);
     dvec_add(&r->draw_rt, rt1);
@@ -732,13 +632,7 @@ static int app_start(bench *b, app *a)
         failf(b, "journal: %s", pending > 0 ? "an earlier journal is pending" : err.msg);
         return -1;
     }
-    memset(&a->caps, 0, sizeof a->caps);
-    a->caps.gfx = GFX_NONE;
-    a->caps.cell_w = 10;
-    a->caps.cell_h = 20;
-    a->caps.sixel_colors = 256;
-    snprintf(a->caps.terminal, sizeof a->caps.terminal, "xterm-256color");
-    snprintf(a->caps.why, sizeof a->caps.why, "bench_train_run: none");
+    bench_caps_fill(&a->caps, GFX_NONE, 10, 20, "bench_train_run");
     if (!(a->pv = preview_new(&a->caps))) {
         failf(b, "out of memory");
         return -1;
@@ -789,7 +683,7 @@ static int run_watched(bench *b, result *r)
     watcher w = {.wfd = -1};
     pthread_t wt;
     bool wt_started = false;
-    double c0 = proc_cpu_s(), t0 = mono_s();
+    double c0 = proc_cpu_s(), t0 = bench_now();
     int rc = run_watch_start(&a);
     char *run_dir = rc == 0 && a.run->run_dir ? strdup(a.run->run_dir) : NULL;
     if (rc < 0 || !run_dir) {
@@ -818,7 +712,7 @@ static int run_watched(bench *b, result *r)
         }
         wt_started = true;
     }
-    double l0 = mono_s(), m0 = thread_cpu_s();
+    double l0 = bench_now(), m0 = thread_cpu_s();
     if (r->v == V_WATCHED) {
         loop_replica(&a, r);
     } else {
@@ -831,8 +725,8 @@ static int run_watched(bench *b, result *r)
         }
     }
     r->cpu_main = thread_cpu_s() - m0;
-    r->loop_wall = mono_s() - l0;
-    r->wall = mono_s() - t0;
+    r->loop_wall = bench_now() - l0;
+    r->wall = bench_now() - t0;
     r->cpu_proc = proc_cpu_s() - c0;
     if (a.run->state != RUN_STATE_FINISHED)
         failf(b, "%s run, round %d: the app shows the run %s", variant_name[r->v], r->round + 1,
@@ -1034,7 +928,7 @@ static int opts_parse(int argc, char **argv, opts *o)
 static void print_header(const bench *b)
 {
     char cpu[256];
-    cpu_model(cpu, sizeof cpu);
+    bench_cpu_model(cpu, sizeof cpu);
     printf("tagbench demo-run benchmark (bench_train_run)\n");
     printf("machine: nproc %d, CPU \"%s\", %.1f GiB RAM; OpenBLAS %s (core %s)\n", b->nproc, cpu,
            (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / (1 << 30), openblas_get_config(),
@@ -1077,7 +971,7 @@ int main(int argc, char **argv)
         if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) < 0)
             return 1;
     b.nproc = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    loadavg(b.load_start, sizeof b.load_start, false);
+    bench_loadavg(b.load_start, sizeof b.load_start, false);
     const char *tmpdir = getenv("TMPDIR");
     char *cfg_copy = strdup(b.o.config), *slash = cfg_copy ? strrchr(cfg_copy, '/') : NULL;
     if (!cfg_copy)
@@ -1102,7 +996,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (locale_utf8() < 0 || terminal_start(&b) < 0) {
+    if (bench_locale_utf8() < 0 || terminal_start(&b) < 0) {
         fprintf(stderr, "bench_train_run: no UTF-8 locale or no headless terminal: %s\n", strerror(errno));
         rc = 1;
         goto out;
@@ -1120,7 +1014,7 @@ int main(int argc, char **argv)
             result *res = &b.res[b.n_res++];
             res->v = (variant)((r + i) % nv);
             res->round = r;
-            loadavg(res->load, sizeof res->load, true);
+            bench_loadavg(res->load, sizeof res->load, true);
             fprintf(stderr, "round %d/%d: %s run of %d steps\n", r + 1, b.o.rounds, variant_name[res->v], b.o.steps);
             int k = res->v == V_HEADLESS ? run_headless(&b, res) : run_watched(&b, res);
             if (k == 0)
@@ -1129,13 +1023,13 @@ int main(int argc, char **argv)
                 printf("  %d  %-9s failed (see stderr)\n", r + 1, variant_name[res->v]);
         }
     summary(&b);
-    loadavg(b.load_end, sizeof b.load_end, false);
+    bench_loadavg(b.load_end, sizeof b.load_end, false);
     printf("\nload average at end: %s\n", b.load_end);
 out:
-    terminal_end(&b);
+    bench_term_end(&b.scr);
     if (b.o.keep)
         fprintf(stderr, "kept %s\n", b.tmp);
-    else if (nftw(b.tmp, unlink_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
+    else if (bench_remove_tree(b.tmp) < 0)
         fprintf(stderr, "bench_train_run: could not remove %s: %s\n", b.tmp, strerror(errno));
     for (int i = 0; i < b.n_res; i++)
         free(b.res[i].t), free(b.res[i].draws.v), free(b.res[i].draw_rt.v);

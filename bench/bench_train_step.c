@@ -38,11 +38,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cJSON.h>
 
+#include "bench/bench_util.h"
 #include "trainer/clip_model.h"
 #include "trainer/unet.h"
 
@@ -50,19 +50,6 @@ extern char **environ;
 
 #define MAX_SAMPLES 4096
 #define LR 1e-4f, 0.9f, 0.999f, 1e-8f, 1e-2f /* lr, beta1, beta2, eps, weight decay */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* ---- samples ---- */
 
@@ -80,7 +67,7 @@ static void series_add(series *s, double v)
 /* sorts in place; med/min/max of the samples */
 static void series_stats(series *s, double *med, double *lo, double *hi)
 {
-    qsort(s->v, s->n, sizeof *s->v, cmp_double);
+    qsort(s->v, s->n, sizeof *s->v, bench_cmp_double);
     *med = s->n ? (s->n % 2 ? s->v[s->n / 2] : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2) : NAN;
     *lo = s->n ? s->v[0] : NAN;
     *hi = s->n ? s->v[s->n - 1] : NAN;
@@ -101,19 +88,10 @@ typedef struct timing {
 
 static void print_machine(const char *when)
 {
-    char line[512] = "?", model[256] = "?";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f && fgets(line, sizeof line, f))
-        line[strcspn(line, "\n")] = 0;
-    if (f)
-        fclose(f);
-    if (!strcmp(when, "start") && (f = fopen("/proc/cpuinfo", "r"))) {
-        while (fgets(model, sizeof model, f) && strncmp(model, "model name", 10))
-            ;
-        fclose(f);
-        char *colon = strchr(model, ':');
-        memmove(model, colon ? colon + 2 : model, strlen(colon ? colon + 2 : model) + 1);
-        model[strcspn(model, "\n")] = 0;
+    char line[128], model[256];
+    bench_loadavg(line, sizeof line, false);
+    if (!strcmp(when, "start")) {
+        bench_cpu_model(model, sizeof model);
         printf("machine: nproc %ld, CPU %s; OpenBLAS %s (core %s)\n", sysconf(_SC_NPROCESSORS_ONLN), model,
                openblas_get_config(), openblas_get_corename());
     }
@@ -143,23 +121,23 @@ static double gemm_rate(kctx *k, const gemm *g, int reps)
         tensor x = {.data = a, .ndim = 2, .shape = {g->M, g->K}}, w = {.data = b, .ndim = 2, .shape = {g->N, g->K}},
                y = {.data = c, .ndim = 2, .shape = {g->M, g->N}};
         for (int r = -1; r < reps; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             if (k_linear_forward(k, &y, &x, &w, NULL))
                 goto done;
             if (r >= 0)
-                t[r] = now() - t0;
+                t[r] = bench_now() - t0;
         }
     } else {
         bool ta = g->ta == 'T', tb = g->tb == 'T';
         for (int r = -1; r < reps; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, g->M, g->N,
                         g->K, 1, a, ta ? g->M : g->K, b, tb ? g->K : g->N, 1, c, g->N);
             if (r >= 0)
-                t[r] = now() - t0;
+                t[r] = bench_now() - t0;
         }
     }
-    qsort(t, reps, sizeof *t, cmp_double);
+    qsort(t, reps, sizeof *t, bench_cmp_double);
     rate = 2.0 * g->M * g->N * g->K / t[reps / 2] / 1e9;
 done:
     free(a), free(b), free(c);
@@ -238,20 +216,20 @@ static void unet_run_close(unet_run *r, kctx *k)
 static int unet_step(unet_run *r, kctx *k, timing *tm, tg_error *err)
 {
     params *ps = &r->u.ps;
-    double t0 = now();
+    double t0 = bench_now();
     k_zero(k, &ps->all_g);
     k_zero(k, &r->deps);
     if (unet_forward(&r->u, k, &r->eps, &r->x, r->t, &r->ctx, UNET_TRAIN, err) ||
         k_mse_forward(k, &r->loss, &r->eps, &r->target, NULL) ||
         k_mse_backward(k, &r->deps, &r->eps, &r->target, NULL, 1.0f))
         return -1;
-    double t1 = now();
+    double t1 = bench_now();
     if (unet_backward(&r->u, k, &r->deps, NULL, NULL, err))
         return -1;
-    double t2 = now();
+    double t2 = bench_now();
     if (k_adamw(k, &ps->all_w, &ps->all_g, &r->m, &r->v, ++r->step, LR))
         return -1;
-    double t3 = now();
+    double t3 = bench_now();
     if (tm) {
         series_add(&tm->ms, (t3 - t0) * 1e3), series_add(&tm->fwd, (t1 - t0) * 1e3);
         series_add(&tm->bwd, (t2 - t1) * 1e3), series_add(&tm->opt, (t3 - t2) * 1e3);
@@ -302,20 +280,20 @@ static void clip_run_close(clip_run *r, kctx *k)
 static int clip_step(clip_run *r, kctx *k, timing *tm, tg_error *err)
 {
     params *ps = &r->c.ps;
-    double t0 = now();
+    double t0 = bench_now();
     k_zero(k, &ps->all_g);
     k_zero(k, &r->dout);
     if (clip_forward(&r->c, k, r->ids, r->B, r->T, 1, true, err) ||
         k_mse_forward(k, &r->loss, &r->c.acts.out, &r->target, NULL) ||
         k_mse_backward(k, &r->dout, &r->c.acts.out, &r->target, NULL, 1.0f))
         return -1;
-    double t1 = now();
+    double t1 = bench_now();
     if (clip_backward(&r->c, k, &r->dout, err))
         return -1;
-    double t2 = now();
+    double t2 = bench_now();
     if (k_adamw(k, &ps->all_w, &ps->all_g, &r->m, &r->v, ++r->step, LR))
         return -1;
-    double t3 = now();
+    double t3 = bench_now();
     if (tm) {
         series_add(&tm->ms, (t3 - t0) * 1e3), series_add(&tm->fwd, (t1 - t0) * 1e3);
         series_add(&tm->bwd, (t2 - t1) * 1e3), series_add(&tm->opt, (t3 - t2) * 1e3);

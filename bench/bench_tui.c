@@ -19,8 +19,6 @@
 #include <cJSON.h>
 #include <curses.h>
 #include <dirent.h>
-#include <locale.h>
-#include <langinfo.h>
 #include <math.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -31,6 +29,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "bench/bench_term.h"
+#include "bench/bench_util.h"
 #include "bench/synth.h"
 #include "tagger/image.h"
 #include "tagger/journal.h"
@@ -142,22 +142,14 @@ typedef struct bench {
     sink txt, img;                 /* ncurses output and fd 1 */
     int saved_stdout;
     SCREEN *scr;
-    FILE *term_out, *term_in;
     int px_w, px_h;                /* the sixel preview's pixel size (img2sixel gets the same) */
     int box_rows, box_cols;
     char img2sixel_note[256];
-    char load_before[64], load_after[64]; /* /proc/loadavg: others' work skews the figures */
+    char load_before[31], load_after[31]; /* /proc/loadavg, 30 characters: others' work skews the figures */
     int failures;
 } bench;
 
 /* ---- time, samples ---- */
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void sample_add(bench *b, int m, double v)
 {
@@ -173,12 +165,6 @@ static void sample_add(bench *b, int m, double v)
     s->v[s->n++] = v;
 }
 
-static int dbl_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct stats {
     double min, median, max;
 } stats;
@@ -192,7 +178,7 @@ static stats samples_stats(const samples *s)
     if (!t)
         return st;
     memcpy(t, s->v, sizeof *t * (size_t)s->n);
-    qsort(t, (size_t)s->n, sizeof *t, dbl_cmp);
+    qsort(t, (size_t)s->n, sizeof *t, bench_cmp_double);
     st.min = t[0];
     st.max = t[s->n - 1];
     st.median = s->n % 2 ? t[s->n / 2] : (t[s->n / 2 - 1] + t[s->n / 2]) / 2;
@@ -310,74 +296,26 @@ static int photos_generate(bench *b)
     return 0;
 }
 
-static int photos_remove(const char *root)
-{
-    return nftw(root, synth_unlink, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* ---- the headless terminal ---- */
-
-static int locale_utf8(void)
-{
-    setlocale(LC_ALL, "");
-    if (!strcmp(nl_langinfo(CODESET), "UTF-8"))
-        return 0;
-    if (setlocale(LC_CTYPE, "C.UTF-8") && !strcmp(nl_langinfo(CODESET), "UTF-8"))
-        return 0;
-    return -1;
-}
 
 /* ncurses on a memfd, the screen 160x48; fd 1 on another memfd. As app_main.c's terminal_start,
  * minus the probe. */
 static int terminal_start(bench *b)
 {
-    int in[2];
     b->txt.fd = memfd_create("bench-tui-ncurses", MFD_CLOEXEC);
     b->img.fd = memfd_create("bench-tui-images", MFD_CLOEXEC);
-    if (b->txt.fd < 0 || b->img.fd < 0 || pipe(in) < 0)
-        return -1;
-    char cols[16], rows[16];
-    snprintf(cols, sizeof cols, "%d", SCREEN_COLS);
-    snprintf(rows, sizeof rows, "%d", SCREEN_ROWS);
-    setenv("COLUMNS", cols, 1);
-    setenv("LINES", rows, 1);
-    b->term_out = fdopen(b->txt.fd, "w");
-    b->term_in = fdopen(in[0], "r");
-    if (!b->term_out || !b->term_in)
+    if (b->txt.fd < 0 || b->img.fd < 0)
         return -1;
     fflush(stdout);
     b->saved_stdout = dup(STDOUT_FILENO);
     if (b->saved_stdout < 0 || dup2(b->img.fd, STDOUT_FILENO) < 0)
         return -1;
-    b->scr = newterm("xterm-256color", b->term_out, b->term_in);
-    if (!b->scr)
-        return -1;
-    set_term(b->scr);
-    raw();
-    noecho();
-    nonl();
-    keypad(stdscr, TRUE);
-    nodelay(stdscr, TRUE);
-    set_escdelay(25);
-    curs_set(0);
-    idcok(stdscr, FALSE);
-    theme_init();
-    mouseinterval(0);
-    if (COLS != SCREEN_COLS || LINES != SCREEN_ROWS) {
-        fprintf(stderr, "bench_tui: ncurses made the screen %dx%d, not %dx%d\n", COLS, LINES,
-                SCREEN_COLS, SCREEN_ROWS);
-        return -1;
-    }
-    return 0;
+    return bench_term_start(&b->scr, b->txt.fd, SCREEN_COLS, SCREEN_ROWS, "bench_tui");
 }
 
 static void terminal_end(bench *b)
 {
-    if (b->scr) {
-        endwin();
-        delscreen(b->scr);
-        b->scr = NULL;
-    }
+    bench_term_end(&b->scr);
     if (b->saved_stdout >= 0) {
         fflush(stdout);
         dup2(b->saved_stdout, STDOUT_FILENO);
@@ -390,13 +328,7 @@ static void terminal_end(bench *b)
 
 static void caps_fill(term_caps *c, gfx_mode m)
 {
-    memset(c, 0, sizeof *c);
-    c->gfx = m;
-    c->cell_w = CELL_W;
-    c->cell_h = CELL_H;
-    c->sixel_colors = 256;
-    snprintf(c->terminal, sizeof c->terminal, "xterm-256color");
-    snprintf(c->why, sizeof c->why, "bench_tui: %s", gfx_mode_name(m));
+    bench_caps_fill(c, m, CELL_W, CELL_H, "bench_tui");
 }
 
 /* What app_run does before its loop, minus the terminal: app_open, journal, preview. Times the
@@ -405,19 +337,19 @@ static int app_start(bench *b, app *a, const char *dir, gfx_mode m, int m_open, 
 {
     memset(a, 0, sizeof *a);
     app_opts o = {.dir = dir, .gfx = (int)m, .mouse = false};
-    double t0 = now_s();
+    double t0 = bench_now();
     if (app_open(a, &o) < 0) {
         fprintf(stderr, "bench_tui: app_open(%s) failed\n", dir);
         return -1;
     }
-    double t1 = now_s();
+    double t1 = bench_now();
     tg_error err;
     long pending = dataset_journal_pending(a->ds, &err);
     if (pending != 0 || dataset_journal_start(a->ds, &err) < 0) {
         fprintf(stderr, "bench_tui: journal: %s\n", pending > 0 ? "an earlier journal is pending" : err.msg);
         return -1;
     }
-    double t2 = now_s();
+    double t2 = bench_now();
     caps_fill(&a->caps, m);
     if (!(a->pv = preview_new(&a->caps))) {
         fprintf(stderr, "bench_tui: out of memory\n");
@@ -442,11 +374,11 @@ static frame key_frame(bench *b, app *a, int key)
     sink_trim(&b->txt);
     sink_trim(&b->img);
     size_t t0b = sink_bytes(&b->txt), i0b = sink_bytes(&b->img);
-    double t0 = now_s();
+    double t0 = bench_now();
     if (key)
         app_key(a, key);
     app_draw(a);
-    double t1 = now_s();
+    double t1 = bench_now();
     return (frame){t1 - t0, sink_bytes(&b->txt) - t0b, sink_bytes(&b->img) - i0b};
 }
 
@@ -568,12 +500,12 @@ static void preview_parts(bench *b, const char *path)
     tg_error err;
     for (int r = 0; r < reps; r++) {
         image src = {0};
-        double t0 = now_s();
+        double t0 = bench_now();
         if (image_load(path, &src, &err) < 0) {
             failf(b, "image_load(%s): %s", path, err.msg);
             return;
         }
-        sample_add(b, M_PV_DECODE, now_s() - t0);
+        sample_add(b, M_PV_DECODE, bench_now() - t0);
         for (int md = 0; md < N_MODES; md++) {
             term_caps c;
             caps_fill(&c, mode_gfx[md]);
@@ -581,9 +513,9 @@ static void preview_parts(bench *b, const char *path)
             gfx_fit(src.w, src.h, b->box_cols, b->box_rows, &c, &pw, &ph, &uc, &ur);
             image scaled = {0};
             gfx_buf out = {0};
-            double t1 = now_s();
+            double t1 = bench_now();
             int rc = image_resize(&src, pw, ph, &scaled, &err);
-            double t2 = now_s();
+            double t2 = bench_now();
             if (rc == 0 && md == MODE_SIXEL)
                 rc = gfx_sixel_encode(&scaled, 256, false, &out, &err);
             else if (rc == 0 && md == MODE_KITTY)
@@ -595,7 +527,7 @@ static void preview_parts(bench *b, const char *path)
                 rc = cells ? 0 : -1;
                 free(cells);
             }
-            double t3 = now_s();
+            double t3 = bench_now();
             if (rc < 0)
                 failf(b, "%s: resize/encode failed", mode_names[md]);
             sample_add(b, M_PV_BASE + md * PV_N + PV_RESIZE, t2 - t1);
@@ -633,12 +565,12 @@ static int spawn_wait(const char *const *argv, int out_fd, double *secs)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
     pid_t pid;
-    double t0 = now_s();
+    double t0 = bench_now();
     int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
     int st = 0;
     if (rc == 0 && waitpid(pid, &st, 0) != pid)
         rc = -1;
-    *secs = now_s() - t0;
+    *secs = bench_now() - t0;
     posix_spawn_file_actions_destroy(&fa);
     return rc == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
@@ -682,9 +614,9 @@ static int bench_first_screen(bench *b, app *a)
         bool sixel = r % 2;
         fprintf(stderr, "first screen: run %d/%d (%s)\n", r + 1, 2 * b->o.reps, sixel ? "sixel" : "none");
         clearok(curscr, TRUE); /* the first frame paints everything, as after initscr */
-        double t0 = now_s();
+        double t0 = bench_now();
         int rc = app_start(b, a, b->s.root, sixel ? GFX_SIXEL : GFX_NONE, M_OPEN, M_JOURNAL);
-        double t1 = now_s();
+        double t1 = bench_now();
         frame f = rc == 0 ? key_frame(b, a, 0) : (frame){0};
         if (rc < 0) {
             app_close(a);
@@ -703,9 +635,9 @@ static int bench_first_screen(bench *b, app *a)
     }
     for (int r = 0; r < b->o.reps; r++) { /* how much of app_open is the dataset itself */
         tg_error err;
-        double t = now_s();
+        double t = bench_now();
         dataset *ds = dataset_open(b->s.root, NULL, &err);
-        double d = now_s() - t;
+        double d = bench_now() - t;
         if (!ds)
             return fprintf(stderr, "bench_tui: dataset_open: %s\n", err.msg), -1;
         sample_add(b, M_DS_OPEN, d);
@@ -819,9 +751,9 @@ static int bench_keys(bench *b, app *a)
         pipeline_stats ps;
         tg_error err;
         captions_config_get(a, &po);
-        double t = now_s();
+        double t = bench_now();
         int rc = pipeline_stats_compute(a->ds, &po, &ps, &err);
-        sample_add(b, M_STATS, now_s() - t);
+        sample_add(b, M_STATS, bench_now() - t);
         if (rc < 0)
             failf(b, "pipeline_stats_compute: %s", err.msg);
         else if (ps.n_captions != a->ds->n_items)
@@ -863,39 +795,10 @@ static void fmt_value(unit u, double v, char *out, size_t size)
         snprintf(out, size, "%.3f s", v);
 }
 
-static void cpu_model(char *out, size_t size)
-{
-    snprintf(out, size, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (!strncmp(line, "model name", 10) && colon) {
-            colon += 1 + (colon[1] == ' ');
-            colon[strcspn(colon, "\n")] = '\0';
-            snprintf(out, size, "%s", colon);
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-}
-
-static void loadavg(char *out, size_t size)
-{
-    FILE *f = fopen("/proc/loadavg", "r");
-    char buf[128] = "?";
-    if (f && fgets(buf, sizeof buf, f))
-        buf[strcspn(buf, "\n")] = '\0';
-    if (f)
-        fclose(f);
-    snprintf(out, size, "%.30s", buf);
-}
-
 static void print_header(FILE *out, const bench *b)
 {
     char cpu[256];
-    cpu_model(cpu, sizeof cpu);
+    bench_cpu_model(cpu, sizeof cpu);
     fprintf(out, "tagbench full-screen app benchmark (bench_tui)\n");
     fprintf(out, "machine: nproc %ld, CPU \"%s\", %.1f GiB RAM\n", sysconf(_SC_NPROCESSORS_ONLN), cpu,
             (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / (1 << 30));
@@ -953,7 +856,7 @@ static void print_json(bench *b)
 {
     cJSON *o = cJSON_CreateObject(), *ms = cJSON_CreateObject();
     char cpu[256];
-    cpu_model(cpu, sizeof cpu);
+    bench_cpu_model(cpu, sizeof cpu);
     cJSON_AddStringToObject(o, "bench", "tui");
     cJSON_AddNumberToObject(o, "images", (double)b->s.n_images);
     cJSON_AddNumberToObject(o, "photos", b->o.photos);
@@ -1058,20 +961,20 @@ static int opts_parse(int argc, char **argv, opts *o)
 
 static int run_all(bench *b)
 {
-    double t = now_s();
+    double t = bench_now();
     if (synth_generate(&b->s, b->o.images) < 0) {
         fprintf(stderr, "bench_tui: cannot write the dataset under %s: %s\n",
                 b->s.root ? b->s.root : "$TMPDIR", strerror(errno));
         return -1;
     }
-    sample_add(b, M_GEN_100K, now_s() - t);
-    t = now_s();
+    sample_add(b, M_GEN_100K, bench_now() - t);
+    t = bench_now();
     if (photos_generate(b) < 0) {
         fprintf(stderr, "bench_tui: cannot write the JPEG dataset: %s\n", strerror(errno));
         return -1;
     }
-    sample_add(b, M_GEN_PHOTOS, now_s() - t);
-    if (locale_utf8() < 0) {
+    sample_add(b, M_GEN_PHOTOS, bench_now() - t);
+    if (bench_locale_utf8() < 0) {
         fprintf(stderr, "bench_tui: the app needs a UTF-8 locale (e.g. LANG=C.UTF-8)\n");
         return -1;
     }
@@ -1099,9 +1002,9 @@ int main(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : rc;
     metrics_init(&b);
-    loadavg(b.load_before, sizeof b.load_before);
+    bench_loadavg(b.load_before, sizeof b.load_before, false);
     rc = run_all(&b);
-    loadavg(b.load_after, sizeof b.load_after);
+    bench_loadavg(b.load_after, sizeof b.load_after, false);
     terminal_end(&b);
     print_table(b.o.json ? stderr : stdout, &b);
     if (b.o.json)
@@ -1112,7 +1015,7 @@ int main(int argc, char **argv)
             continue;
         if (b.o.keep)
             fprintf(stderr, "dataset kept at %s\n", roots[k]);
-        else if (photos_remove(roots[k]) < 0)
+        else if (bench_remove_tree(roots[k]) < 0)
             fprintf(stderr, "bench_tui: could not remove %s: %s\n", roots[k], strerror(errno));
     }
     synth_free(&b.s);

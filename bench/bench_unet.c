@@ -14,22 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
+#include "bench/bench_util.h"
 #include "trainer/unet.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double peak_rss_gb(void)
 {
@@ -99,20 +86,20 @@ static int bench_tiny(kctx *k, int B, int reps)
     }
     double *ms = calloc(reps + 1, sizeof *ms), flops = 3 * unet_forward_flops(&r.u, B, H, H, T);
     for (int i = 0; i <= reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         k_zero(k, &r.u.ps.all_g);
         if (unet_forward(&r.u, k, &r.eps, &r.x, r.t, &r.ctx, UNET_TRAIN, &err) ||
             unet_backward(&r.u, k, &r.deps, NULL, NULL, &err)) {
             fprintf(stderr, "bench_unet tiny: %s\n", err.msg);
             return -1;
         }
-        ms[i] = (now() - t0) * 1e3;
+        ms[i] = (bench_now() - t0) * 1e3;
     }
     if (!finite_all(k, &r.eps) || !finite_all(k, &r.u.ps.all_g)) {
         fprintf(stderr, "bench_unet tiny: a result is not finite\n");
         return -1;
     }
-    qsort(ms + 1, reps, sizeof *ms, cmp_double); /* ms[0] is the warm-up */
+    qsort(ms + 1, reps, sizeof *ms, bench_cmp_double); /* ms[0] is the warm-up */
     double med = ms[1 + reps / 2], best = ms[1];
     printf("tiny  forward+backward (all weight grads), batch %d, 16x16x4, T %d: median %.1f ms, best %.1f ms, "
            "%.2f GFLOP per pass -> %.1f GFLOP/s (median), activations %.1f MB\n",
@@ -126,18 +113,18 @@ static int bench_sd15(kctx *k)
 {
     tg_error err = {0};
     run r;
-    double t0 = now();
+    double t0 = bench_now();
     if (run_open(&r, k, "sd15", 1, 64, 77, false, &err)) {
         fprintf(stderr, "bench_unet sd15: %s\n", err.msg);
         return -1;
     }
-    double t_init = now() - t0;
-    t0 = now();
+    double t_init = bench_now() - t0;
+    t0 = bench_now();
     if (unet_forward(&r.u, k, &r.eps, &r.x, r.t, &r.ctx, UNET_INFER, &err)) {
         fprintf(stderr, "bench_unet sd15: %s\n", err.msg);
         return -1;
     }
-    double t = now() - t0, flops = unet_forward_flops(&r.u, 1, 64, 64, 77);
+    double t = bench_now() - t0, flops = unet_forward_flops(&r.u, 1, 64, 64, 77);
     if (!finite_all(k, &r.eps)) {
         fprintf(stderr, "bench_unet sd15: eps is not finite\n");
         return -1;

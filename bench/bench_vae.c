@@ -16,23 +16,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "trainer/vae.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static uint64_t rng = 88172645463325252ULL;
 
@@ -92,20 +79,20 @@ static int run_one(bool decode, int threads, int reps, int size)
     double t[64];
     reps = reps > 64 ? 64 : reps;
     for (int r = -1; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         int rc = decode ? vae_decode(&m, &k, out, in, &err) : vae_encode(&m, &k, out, in, &err);
         if (rc) {
             fprintf(stderr, "bench_vae: %s\n", err.msg);
             return 1;
         }
         if (r >= 0)
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
     }
     if (!finite_all(&k, out)) {
         fprintf(stderr, "bench_vae: %s produced a non-finite value\n", decode ? "decode" : "encode");
         return 1;
     }
-    qsort(t, reps, sizeof *t, cmp_double);
+    qsort(t, reps, sizeof *t, bench_cmp_double);
     double gflop = (decode ? 2515.0 : 1117.0) * (double)size * size / (512.0 * 512.0);
     printf("%-7s %4dx%-4d -> %4lldx%-4lld  median %7.2f s  best %7.2f s  %6.1f GFLOP/s  activations %5zu MiB",
            decode ? "decode" : "encode", decode ? (int)lat : size, decode ? (int)lat : size,

@@ -10,7 +10,6 @@
 #define BENCH_SYNTH_H
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "bench/bench_util.h"
 
 #define SYNTH_SEED 20261123ULL
 #define SYNTH_VOCAB 20000
@@ -326,16 +327,10 @@ static inline int synth_generate(synth *s, size_t n_images)
     return rc;
 }
 
-static inline int synth_unlink(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st, (void)type, (void)ftw;
-    return remove(path);
-}
-
-/* rm -rf root: depth first, never following links out of the tree. */
+/* rm -rf the dataset's root */
 static inline int synth_remove(const synth *s)
 {
-    return nftw(s->root, synth_unlink, 16, FTW_DEPTH | FTW_PHYS);
+    return bench_remove_tree(s->root);
 }
 
 static inline void synth_free(synth *s)
