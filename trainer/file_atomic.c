@@ -44,10 +44,10 @@ int file_write_atomic(const char *path, const void *data, size_t len, tg_error *
     char *tmp = malloc(n);
     if (!tmp)
         return error_set(err, "%s: out of memory", path);
-    snprintf(tmp, n, "%s.tmpXXXXXX", path);
+    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp), rc = 0;
     if (fd < 0) {
-        rc = error_set(err, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+        rc = error_set(err, "%s: creating a temporary file beside it: %s", path, strerror(errno));
     } else {
         if (write_all(fd, data, len) < 0 || fsync(fd) < 0)
             rc = error_set(err, "%s: cannot write: %s", path, strerror(errno));

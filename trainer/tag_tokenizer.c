@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tagger/occurrence.h"
+#include "trainer/file_atomic.h"
 #include "trainer/private/tok_map.h"
 
 #define MAX_FILE_BYTES (256u << 20)
@@ -217,42 +218,15 @@ int tag_tokenizer_save(const tag_tokenizer *t, const char *path, tg_error *err)
     if (!text)
         return error_set(err, "%s: out of memory", path);
     size_t n = strlen(text);
-    size_t tn = strlen(path) + 16;
-    char *tmp = malloc(tn);
-    if (!tmp) {
+    char *line = realloc(text, n + 2); /* the file ends with a line end */
+    if (!line) {
         free(text);
         return error_set(err, "%s: out of memory", path);
     }
-    snprintf(tmp, tn, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    const char *step = fd < 0 ? "creating a temporary file beside it" : NULL;
-    if (!step && fchmod(fd, 0644) < 0)
-        step = "chmod";
-    for (size_t off = 0; !step && off < n;) {
-        ssize_t w = write(fd, text + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            step = "write";
-        else
-            off += (size_t)w;
-    }
-    if (!step && (write(fd, "\n", 1) != 1 || fsync(fd) < 0))
-        step = "write";
-    int saved = errno;
-    if (fd >= 0 && close(fd) < 0 && !step) {
-        step = "close";
-        saved = errno;
-    }
-    if (!step && rename(tmp, path) < 0) {
-        step = "rename";
-        saved = errno;
-    }
-    if (step && fd >= 0)
-        unlink(tmp);
-    free(tmp);
-    free(text);
-    return step ? error_set(err, "%s: %s: %s", path, step, strerror(saved)) : 0;
+    memcpy(line + n, "\n", 2);
+    int rc = file_write_atomic(path, line, n + 1, err);
+    free(line);
+    return rc;
 }
 
 static char *read_all(const char *path, size_t *len, tg_error *err)
