@@ -11,25 +11,9 @@
 #include "trainer/dmodel.h"
 #include "trainer/dmodel_sample.h"
 
-static char *root; /* the fixture: data/10_shapes and the run folders */
-static char *data; /* root/data: train_data_dir */
-
-static char *path_in(const char *rel)
-{
-    return fixture_path(root, rel);
-}
-
-static int config_for(run_config *c, const char *out_rel, int steps)
-{
-    char *out = path_in(out_rel);
-    int rc = tf_config(c, data, out, steps);
-    free(out);
-    return rc;
-}
-
 static st_file *open_checked(const char *rel)
 {
-    char *p = path_in(rel);
+    char *p = tf_path(rel);
     tg_error err = {{0}};
     st_file *f = st_open(p, &err);
     CHECK(f != NULL);
@@ -87,7 +71,7 @@ static bool image_flat(const image *a)
 /* A model loaded from rel (no gradients), with a LoRA file at mult when lora_rel is set. */
 static bool model_load(dmodel *m, kctx *k, const char *rel, const char *lora_rel, float mult)
 {
-    char *p = path_in(rel);
+    char *p = tf_path(rel);
     tg_error err = {{0}};
     int rc = dmodel_load(m, k, p, false, &err);
     free(p);
@@ -97,7 +81,7 @@ static bool model_load(dmodel *m, kctx *k, const char *rel, const char *lora_rel
         return false;
     }
     if (lora_rel) {
-        p = path_in(lora_rel);
+        p = tf_path(lora_rel);
         rc = dmodel_lora_load(m, k, p, mult, &err);
         free(p);
         CHECK_INT(rc, 0);
@@ -116,17 +100,17 @@ static void test_full_checkpoint(void)
 {
     run_config c;
     tf_run_result r;
-    CHECK_INT(config_for(&c, "F", 2), 0);
+    CHECK_INT(tf_config_at(&c, "F", 2), 0);
     run_config_string_set(&c.output_name, "shapes");
     tf_run(&c, NULL, NULL, &r);
     run_config_free(&c);
     bool ok = tf_finished(&r, RUN_FINISH_COMPLETED);
     const run_event *ck = tf_first(&r, RUN_EV_CHECKPOINT_WRITTEN);
     CHECK(ck && strstr(ck->checkpoint.path, "/F/shapes.safetensors") && ck->checkpoint.step == 2);
-    CHECK(fixture_exists(root, "F/config.json"));
-    CHECK(fixture_exists(root, "F/events.jsonl"));
-    CHECK(fixture_exists(root, "F/tags.json"));
-    CHECK(!fixture_exists(root, "F/shapes-state"));
+    CHECK(fixture_exists(tf_root, "F/config.json"));
+    CHECK(fixture_exists(tf_root, "F/events.jsonl"));
+    CHECK(fixture_exists(tf_root, "F/tags.json"));
+    CHECK(!fixture_exists(tf_root, "F/shapes-state"));
     tf_result_free(&r);
     if (!ok)
         return;
@@ -184,7 +168,7 @@ static void test_full_fp16(void)
 {
     run_config c;
     tf_run_result r;
-    CHECK_INT(config_for(&c, "F16", 1), 0);
+    CHECK_INT(tf_config_at(&c, "F16", 1), 0);
     run_config_string_set(&c.save_precision, "fp16");
     tf_run(&c, NULL, NULL, &r);
     run_config_free(&c);
@@ -218,8 +202,8 @@ static bool lora_run(const char *out_rel, int steps, bool unet_only, const char 
 {
     run_config c;
     tf_run_result r;
-    CHECK_INT(config_for(&c, out_rel, steps), 0);
-    char *base = path_in("F/shapes.safetensors");
+    CHECK_INT(tf_config_at(&c, out_rel, steps), 0);
+    char *base = tf_path("F/shapes.safetensors");
     run_config_string_set(&c.pretrained_model_name_or_path, base);
     free(base);
     run_config_string_set(&c.train_mode, "lora");
@@ -264,7 +248,7 @@ static void module_check(const st_file *f, const char *module, st_dtype dt)
 
 static void test_lora_file(void)
 {
-    if (!fixture_exists(root, "F/shapes.safetensors")) {
+    if (!fixture_exists(tf_root, "F/shapes.safetensors")) {
         CHECK(!"no base checkpoint: test_full_checkpoint failed");
         return;
     }
@@ -353,7 +337,7 @@ static void test_lora_file(void)
 /* network_train_unet_only: no lora_te_ modules; save_precision fp16: F16 tensors. */
 static void test_lora_unet_only_fp16(void)
 {
-    if (!fixture_exists(root, "F/shapes.safetensors")) {
+    if (!fixture_exists(tf_root, "F/shapes.safetensors")) {
         CHECK(!"no base checkpoint: test_full_checkpoint failed");
         return;
     }
@@ -383,19 +367,12 @@ static void test_lora_unet_only_fp16(void)
 
 int main(void)
 {
-    alarm(300); /* a hung run fails the binary instead of the CI job */
-    root = fixture_make();
-    data = root ? path_in("data") : NULL;
-    if (!data || tf_dataset_write(data) < 0) {
-        free(data);
-        fixture_remove(root);
+    if (tf_setup() < 0)
         return 1;
-    }
     RUN(test_full_checkpoint);
     RUN(test_full_fp16);
     RUN(test_lora_file);
     RUN(test_lora_unet_only_fp16);
-    free(data);
-    tf_cleanup(root);
+    tf_teardown();
     return check_finish();
 }

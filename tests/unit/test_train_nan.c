@@ -7,22 +7,6 @@
 #include "tests/unit/train_fixture.h"
 #include "trainer/dmodel.h"
 
-static char *root; /* the fixture: data/10_shapes and the run folders */
-static char *data; /* root/data: train_data_dir */
-
-static char *path_in(const char *rel)
-{
-    return fixture_path(root, rel);
-}
-
-static int config_for(run_config *c, const char *out_rel, int steps)
-{
-    char *out = path_in(out_rel);
-    int rc = tf_config(c, data, out, steps);
-    free(out);
-    return rc;
-}
-
 /* AdamW's first step at this rate throws every weight to ~1e30: the next forward overflows. */
 static void diverging(run_config *c)
 {
@@ -64,7 +48,7 @@ static long failed_step(const tf_run_result *r, const char *out_rel)
 
     char rel[256];
     snprintf(rel, sizeof rel, "%s/events.jsonl", out_rel);
-    char *p = path_in(rel);
+    char *p = tf_path(rel);
     run_event ev = {0};
     tg_error err = {{0}};
     size_t bad = 99;
@@ -74,7 +58,7 @@ static long failed_step(const tf_run_result *r, const char *out_rel)
     run_event_clear(&ev);
     free(p);
     snprintf(rel, sizeof rel, "%s/last.safetensors", out_rel);
-    CHECK(!fixture_exists(root, rel));
+    CHECK(!fixture_exists(tf_root, rel));
     return step;
 }
 
@@ -84,7 +68,7 @@ static void test_nan_names_last_checkpoint(void)
 {
     run_config c;
     tf_run_result r;
-    CHECK_INT(config_for(&c, "N1", 6), 0);
+    CHECK_INT(tf_config_at(&c, "N1", 6), 0);
     diverging(&c);
     c.save_every_n_steps = 1;
     tf_run(&c, NULL, NULL, &r);
@@ -93,7 +77,7 @@ static void test_nan_names_last_checkpoint(void)
     if (step >= 2) {
         char rel[256], want[512];
         snprintf(rel, sizeof rel, "N1/at-step%08ld.safetensors", step - 1);
-        char *ck = path_in(rel);
+        char *ck = tf_path(rel);
         snprintf(want, sizeof want, "; the last good checkpoint is %s (kept)", ck);
         const char *msg = r.last->failed.message;
         CHECK(strlen(msg) > strlen(want) && !strcmp(msg + strlen(msg) - strlen(want), want));
@@ -101,7 +85,7 @@ static void test_nan_names_last_checkpoint(void)
             fprintf(stderr, "    message: %s\n    wanted it to end in: %s\n", msg, want);
         CHECK_INT(tf_count(&r, RUN_EV_CHECKPOINT_WRITTEN), step - 1);
         snprintf(rel, sizeof rel, "N1/at-step%08ld.safetensors", step);
-        CHECK(!fixture_exists(root, rel));
+        CHECK(!fixture_exists(tf_root, rel));
         kctx k;
         CHECK_INT(k_init(&k, "cpu", TF_THREADS), 0);
         dmodel m;
@@ -122,7 +106,7 @@ static void test_nan_without_checkpoint(void)
 {
     run_config c;
     tf_run_result r;
-    CHECK_INT(config_for(&c, "N2", 6), 0);
+    CHECK_INT(tf_config_at(&c, "N2", 6), 0);
     diverging(&c);
     tf_run(&c, NULL, NULL, &r);
     run_config_free(&c);
@@ -132,7 +116,7 @@ static void test_nan_without_checkpoint(void)
         const char *want = "; no checkpoint was written yet";
         CHECK(strlen(msg) > strlen(want) && !strcmp(msg + strlen(msg) - strlen(want), want));
         CHECK_INT(tf_count(&r, RUN_EV_CHECKPOINT_WRITTEN), 0);
-        char *dir = path_in("N2");
+        char *dir = tf_path("N2");
         CHECK_INT(fixture_count_named(dir, ".safetensors"), 0);
         free(dir);
     }
@@ -151,35 +135,35 @@ static void refused(const run_config *c, const char *key, const char *out_rel)
     CHECK(strstr(r.start_err.msg, key) != NULL);
     if (rc == 0 || !strstr(r.start_err.msg, key))
         fprintf(stderr, "    train_start for %s: rc %d, \"%s\"\n", key, rc, r.start_err.msg);
-    CHECK(!fixture_exists(root, out_rel));
+    CHECK(!fixture_exists(tf_root, out_rel));
     tf_result_free(&r);
 }
 
 static void test_start_errors(void)
 {
     run_config c;
-    CHECK_INT(config_for(&c, "S1", 2), 0);
-    char *nope = path_in("nope");
+    CHECK_INT(tf_config_at(&c, "S1", 2), 0);
+    char *nope = tf_path("nope");
     run_config_string_set(&c.train_data_dir, nope);
     refused(&c, "train_data_dir", "S1");
     CHECK(strstr(c.train_data_dir, "nope") != NULL);
     free(nope);
     run_config_free(&c);
 
-    CHECK_INT(config_for(&c, "S2", 2), 0);
-    char *prompts = path_in("prompts.txt"); /* not written */
+    CHECK_INT(tf_config_at(&c, "S2", 2), 0);
+    char *prompts = tf_path("prompts.txt"); /* not written */
     run_config_string_set(&c.sample_prompts, prompts);
     refused(&c, "sample_prompts", "S2");
     free(prompts);
     run_config_free(&c);
 
-    CHECK_INT(config_for(&c, "S3", 2), 0);
+    CHECK_INT(tf_config_at(&c, "S3", 2), 0);
     c.max_train_steps = 0;
     refused(&c, "max_train_steps", "S3");
     run_config_free(&c);
 
-    CHECK_INT(config_for(&c, "S4", 2), 0);
-    char *state = path_in("nostate");
+    CHECK_INT(tf_config_at(&c, "S4", 2), 0);
+    char *state = tf_path("nostate");
     run_config_string_set(&c.resume, state);
     refused(&c, "resume", "S4");
     free(state);
@@ -193,20 +177,20 @@ static void test_tiny_lora_refused(void)
 {
     run_config c;
     tf_run_result r;
-    CHECK_INT(config_for(&c, "S5", 2), 0);
+    CHECK_INT(tf_config_at(&c, "S5", 2), 0);
     run_config_string_set(&c.train_mode, "lora");
     int rc = tf_run(&c, NULL, NULL, &r);
     run_config_free(&c);
     if (rc < 0) {
         CHECK(strstr(r.start_err.msg, "train_mode") != NULL);
-        CHECK(!fixture_exists(root, "S5"));
+        CHECK(!fixture_exists(tf_root, "S5"));
     } else {
         CHECK(r.last && r.last->kind == RUN_EV_FAILED);
         CHECK_INT(r.join_rc, -1);
         CHECK(strstr(r.join_err.msg, "train_mode") != NULL);
         CHECK(strstr(r.join_err.msg, "tiny") != NULL);
         CHECK_INT(tf_count(&r, RUN_EV_STEP), 0);
-        char *dir = path_in("N2");
+        char *dir = tf_path("N2");
         CHECK_INT(fixture_count_named(dir, ".safetensors"), 0);
         free(dir);
     }
@@ -215,19 +199,12 @@ static void test_tiny_lora_refused(void)
 
 int main(void)
 {
-    alarm(300); /* a hung run fails the binary instead of the CI job */
-    root = fixture_make();
-    data = root ? path_in("data") : NULL;
-    if (!data || tf_dataset_write(data) < 0) {
-        free(data);
-        fixture_remove(root);
+    if (tf_setup() < 0)
         return 1;
-    }
     RUN(test_start_errors);
     RUN(test_tiny_lora_refused);
     RUN(test_nan_without_checkpoint);
     RUN(test_nan_names_last_checkpoint);
-    free(data);
-    tf_cleanup(root);
+    tf_teardown();
     return check_finish();
 }

@@ -12,14 +12,6 @@
 
 #include "tests/unit/train_fixture.h"
 
-static char *root; /* the fixture: data/10_shapes and the run folders */
-static char *data; /* root/data: train_data_dir */
-
-static char *path_in(const char *rel)
-{
-    return fixture_path(root, rel);
-}
-
 /* The loss of the STEP event of step s, NaN when none. */
 static double loss_at(const tf_run_result *r, long s)
 {
@@ -46,7 +38,7 @@ static void state_check(const char *dir_rel, long step, bool full)
 {
     char rel[512];
     snprintf(rel, sizeof rel, "%s/train_state.json", dir_rel);
-    char *text = fixture_read(root, rel, NULL);
+    char *text = fixture_read(tf_root, rel, NULL);
     CHECK(text != NULL);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "current_step");
@@ -57,9 +49,9 @@ static void state_check(const char *dir_rel, long step, bool full)
     free(text);
 
     snprintf(rel, sizeof rel, "%s/tags.json", dir_rel);
-    CHECK(fixture_exists(root, rel) == full);
+    CHECK(fixture_exists(tf_root, rel) == full);
     snprintf(rel, sizeof rel, "%s/state.safetensors", dir_rel);
-    char *p = path_in(rel);
+    char *p = tf_path(rel);
     tg_error err = {{0}};
     st_file *f = st_open(p, &err);
     CHECK(f != NULL);
@@ -98,39 +90,31 @@ static void state_check(const char *dir_rel, long step, bool full)
     free(p);
 }
 
-static int run_config_for(run_config *c, const char *out_rel, int steps)
-{
-    char *out = path_in(out_rel);
-    int rc = tf_config(c, data, out, steps);
-    free(out);
-    return rc;
-}
-
 /* A: 4 steps straight. B: 4 steps with a state at step 2 (saving must not change anything).
  * C: resumed from B's state at 2 to 4. A's, B's and C's final checkpoints are identical. */
 static void test_full_resume_is_exact(void)
 {
     run_config c;
     tf_run_result a = {0}, b = {0}, r = {0};
-    CHECK_INT(run_config_for(&c, "A", 4), 0);
+    CHECK_INT(tf_config_at(&c, "A", 4), 0);
     tf_run(&c, NULL, NULL, &a);
     bool ok = tf_finished(&a, RUN_FINISH_COMPLETED);
     CHECK_INT(tf_count(&a, RUN_EV_STEP), 4);
-    CHECK(!fixture_exists(root, "A/at-step00000002-state"));
+    CHECK(!fixture_exists(tf_root, "A/at-step00000002-state"));
     run_config_free(&c);
 
-    CHECK_INT(run_config_for(&c, "B", 4), 0);
+    CHECK_INT(tf_config_at(&c, "B", 4), 0);
     c.save_every_n_steps = 2;
     c.save_state = true;
     tf_run(&c, NULL, NULL, &b);
     ok &= tf_finished(&b, RUN_FINISH_COMPLETED);
-    CHECK(fixture_exists(root, "B/at-step00000002.safetensors"));
+    CHECK(fixture_exists(tf_root, "B/at-step00000002.safetensors"));
     state_check("B/at-step00000002-state", 2, true);
     state_check("B/last-state", 4, true);
     run_config_free(&c);
 
-    CHECK_INT(run_config_for(&c, "C", 4), 0);
-    char *state = path_in("B/at-step00000002-state");
+    CHECK_INT(tf_config_at(&c, "C", 4), 0);
+    char *state = tf_path("B/at-step00000002-state");
     run_config_string_set(&c.resume, state);
     tf_run(&c, NULL, NULL, &r);
     ok &= tf_finished(&r, RUN_FINISH_COMPLETED);
@@ -141,8 +125,8 @@ static void test_full_resume_is_exact(void)
     free(state);
 
     if (ok) {
-        char *pa = path_in("A/last.safetensors"), *pb = path_in("B/last.safetensors"),
-             *pc = path_in("C/last.safetensors");
+        char *pa = tf_path("A/last.safetensors"), *pb = tf_path("B/last.safetensors"),
+             *pc = tf_path("C/last.safetensors");
         CHECK_INT(tf_tensors_identical(pb, pa), 0); /* saving a state changed nothing */
         CHECK_INT(tf_tensors_identical(pc, pa), 0); /* the requirement: resumed == straight */
         free(pa), free(pb), free(pc);
@@ -154,8 +138,8 @@ static void test_full_resume_is_exact(void)
 
 static void lora_config(run_config *c, const char *out_rel, int steps)
 {
-    CHECK_INT(run_config_for(c, out_rel, steps), 0);
-    char *base = path_in("A/last.safetensors");
+    CHECK_INT(tf_config_at(c, out_rel, steps), 0);
+    char *base = tf_path("A/last.safetensors");
     run_config_string_set(&c->pretrained_model_name_or_path, base);
     run_config_string_set(&c->train_mode, "lora");
     c->network_dim = 4;
@@ -168,7 +152,7 @@ static void lora_config(run_config *c, const char *out_rel, int steps)
  * it to 4. */
 static void test_lora_resume_is_exact(void)
 {
-    if (!fixture_exists(root, "A/last.safetensors")) {
+    if (!fixture_exists(tf_root, "A/last.safetensors")) {
         CHECK(!"no base checkpoint: test_full_resume_is_exact failed");
         return;
     }
@@ -187,7 +171,7 @@ static void test_lora_resume_is_exact(void)
     run_config_free(&c);
 
     lora_config(&c, "CL", 4);
-    char *state = path_in("BL/last-state");
+    char *state = tf_path("BL/last-state");
     run_config_string_set(&c.resume, state);
     tf_run(&c, NULL, NULL, &r);
     ok &= tf_finished(&r, RUN_FINISH_COMPLETED);
@@ -197,8 +181,8 @@ static void test_lora_resume_is_exact(void)
     free(state);
 
     if (ok) {
-        char *pa = path_in("AL/last.safetensors"), *pb = path_in("BL/last.safetensors"),
-             *pc = path_in("CL/last.safetensors");
+        char *pa = tf_path("AL/last.safetensors"), *pb = tf_path("BL/last.safetensors"),
+             *pc = tf_path("CL/last.safetensors");
         CHECK_INT(tf_tensors_identical(pc, pa), 0);
         CHECK(tf_tensors_compare(pb, pa, true) > 0); /* 2 steps are not 4: the comparison can fail */
         free(pa), free(pb), free(pc);
@@ -243,12 +227,12 @@ static void ask(run_thread *t, const run_event *ev, void *user)
 
 static void test_requests_and_resume_after_stop(void)
 {
-    CHECK_INT(fixture_write(root, "prompts.txt", "red square, white background --w 32 --h 32 --s 2 --d 1\n"), 0);
+    CHECK_INT(fixture_write(tf_root, "prompts.txt", "red square, white background --w 32 --h 32 --s 2 --d 1\n"), 0);
     run_config c;
     tf_run_result r = {0};
     asker a = {0};
-    CHECK_INT(run_config_for(&c, "R", 1000), 0);
-    char *prompts = path_in("prompts.txt");
+    CHECK_INT(tf_config_at(&c, "R", 1000), 0);
+    char *prompts = tf_path("prompts.txt");
     run_config_string_set(&c.sample_prompts, prompts);
     free(prompts);
     tf_run(&c, ask, &a, &r);
@@ -260,9 +244,9 @@ static void test_requests_and_resume_after_stop(void)
     /* the save-now checkpoint: no state (save_state is off) */
     char rel[256];
     snprintf(rel, sizeof rel, "R/at-step%08ld.safetensors", a.save_step);
-    CHECK(fixture_exists(root, rel));
+    CHECK(fixture_exists(tf_root, rel));
     snprintf(rel, sizeof rel, "R/at-step%08ld-state", a.save_step);
-    CHECK(!fixture_exists(root, rel));
+    CHECK(!fixture_exists(tf_root, rel));
     /* the sample */
     const run_event *sw = tf_first(&r, RUN_EV_SAMPLE_WRITTEN);
     CHECK(sw && sw->sample.prompt == 0 && strstr(sw->sample.path, "/R/samples/sample_"));
@@ -291,19 +275,19 @@ static void test_requests_and_resume_after_stop(void)
             last_step = &r.ev[i];
     CHECK(last_step && last_step->step.step == stop_at);
     snprintf(rel, sizeof rel, "R/at-step%08ld.safetensors", stop_at);
-    CHECK(fixture_exists(root, rel));
+    CHECK(fixture_exists(tf_root, rel));
     snprintf(rel, sizeof rel, "R/at-step%08ld-state", stop_at);
     if (stop_at)
         state_check(rel, stop_at, true);
-    CHECK(!fixture_exists(root, "R/last.safetensors"));
+    CHECK(!fixture_exists(tf_root, "R/last.safetensors"));
     run_config_free(&c);
     tf_result_free(&r);
     if (!ok || !stop_at)
         return;
 
     /* resumed in the same folder: it goes on from the next step and appends to events.jsonl */
-    CHECK_INT(run_config_for(&c, "R", (int)stop_at + 2), 0);
-    char *state = path_in(rel);
+    CHECK_INT(tf_config_at(&c, "R", (int)stop_at + 2), 0);
+    char *state = tf_path(rel);
     run_config_string_set(&c.resume, state);
     free(state);
     tf_run(&c, NULL, NULL, &r);
@@ -311,10 +295,10 @@ static void test_requests_and_resume_after_stop(void)
     const run_event *first = tf_first(&r, RUN_EV_STEP);
     CHECK(first && first->step.step == stop_at + 1);
     CHECK_INT(tf_count(&r, RUN_EV_STEP), 2);
-    CHECK(fixture_exists(root, "R/last.safetensors"));
+    CHECK(fixture_exists(tf_root, "R/last.safetensors"));
     run_config_free(&c);
     tf_result_free(&r);
-    char *log = fixture_read(root, "R/events.jsonl", NULL);
+    char *log = fixture_read(tf_root, "R/events.jsonl", NULL);
     int finished = 0;
     for (const char *p = log; p && (p = strstr(p, "\"event\":\"finished\"")); p++)
         finished++;
@@ -327,8 +311,8 @@ static void test_resume_errors(void)
 {
     run_config c;
     tf_run_result r = {0};
-    CHECK_INT(run_config_for(&c, "D", 2), 0);
-    char *state = path_in("B/at-step00000002-state");
+    CHECK_INT(tf_config_at(&c, "D", 2), 0);
+    char *state = tf_path("B/at-step00000002-state");
     run_config_string_set(&c.resume, state);
     tf_run(&c, NULL, NULL, &r);
     CHECK(r.start_rc == 0 && r.last && r.last->kind == RUN_EV_FAILED);
@@ -339,15 +323,15 @@ static void test_resume_errors(void)
     run_config_free(&c);
     free(state);
 
-    CHECK_INT(run_config_for(&c, "E", 3), 0);
-    fixture_mkdir(root, "notastate");
-    state = path_in("notastate");
+    CHECK_INT(tf_config_at(&c, "E", 3), 0);
+    fixture_mkdir(tf_root, "notastate");
+    state = tf_path("notastate");
     run_config_string_set(&c.resume, state);
     tf_run(&c, NULL, NULL, &r);
     CHECK(r.start_rc == 0 && r.last && r.last->kind == RUN_EV_FAILED);
     CHECK_INT(r.join_rc, -1);
     CHECK(strstr(r.join_err.msg, "train_state.json") != NULL);
-    CHECK(!fixture_exists(root, "E/last.safetensors"));
+    CHECK(!fixture_exists(tf_root, "E/last.safetensors"));
     tf_result_free(&r);
     run_config_free(&c);
     free(state);
@@ -355,19 +339,12 @@ static void test_resume_errors(void)
 
 int main(void)
 {
-    alarm(300); /* a hung run fails the binary instead of the CI job */
-    root = fixture_make();
-    data = root ? path_in("data") : NULL;
-    if (!data || tf_dataset_write(data) < 0) {
-        free(data);
-        fixture_remove(root);
+    if (tf_setup() < 0)
         return 1;
-    }
     RUN(test_full_resume_is_exact);
     RUN(test_lora_resume_is_exact);
     RUN(test_requests_and_resume_after_stop);
     RUN(test_resume_errors);
-    free(data);
-    tf_cleanup(root);
+    tf_teardown();
     return check_finish();
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h> /* alarm */
 #include <stb_image_write.h>
 
 #include "tests/unit/check.h"
@@ -302,6 +303,44 @@ static inline void tf_cleanup(char *root)
 static inline int tf_tensors_identical(const char *got, const char *expected)
 {
     return tf_tensors_compare(got, expected, false);
+}
+
+/* ---- the fixture of one test binary ---- */
+
+static char *tf_root; /* data/10_shapes and the runs' folders */
+static char *tf_data; /* tf_root/data: train_data_dir */
+
+static inline char *tf_path(const char *rel)
+{
+    return fixture_path(tf_root, rel);
+}
+
+/* tf_config with the run folder tf_root/out_rel. */
+static inline int tf_config_at(run_config *c, const char *out_rel, int steps)
+{
+    char *out = tf_path(out_rel);
+    int rc = tf_config(c, tf_data, out, steps);
+    free(out);
+    return rc;
+}
+
+/* Makes the fixture; -1 when it cannot. A hung run fails the binary (alarm) instead of CI. */
+static inline int tf_setup(void)
+{
+    alarm(300);
+    tf_root = fixture_make();
+    tf_data = tf_root ? tf_path("data") : NULL;
+    if (tf_data && tf_dataset_write(tf_data) == 0)
+        return 0;
+    free(tf_data);
+    fixture_remove(tf_root);
+    return -1;
+}
+
+static inline void tf_teardown(void)
+{
+    free(tf_data);
+    tf_cleanup(tf_root);
 }
 
 #endif
